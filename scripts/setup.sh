@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the project needs into folders it owns, idempotently:
+#   .local/venv            a Python virtualenv with onnxruntime==1.31.1 (and numpy/onnx for the fixture scripts)
+#   .local/onnxruntime/    libonnxruntime.so (the wheel's library), where the crate looks for it
+# Usage: scripts/setup.sh [--dev]   (--dev adds the packages the fixture generator needs)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv=$root/.local/venv
+ortdir=$root/.local/onnxruntime
+ORT_VERSION=1.31.1
+py=${PYTHON:-python3}
+if [ ! -x "$venv/bin/python" ]; then
+  "$py" -m venv "$venv"
+fi
+pkgs=("onnxruntime==$ORT_VERSION" "numpy<3")
+if [ "${1:-}" = "--dev" ]; then pkgs+=("onnx==1.23.2" "pillow" "scikit-image==0.25.2"); fi
+missing=0
+for p in "${pkgs[@]}"; do
+  "$venv/bin/python" -m pip show -q "${p%%[=<>]*}" >/dev/null 2>&1 || missing=1
+done
+if [ "$missing" = 1 ]; then
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pkgs[@]}"
+fi
+lib=$("$venv/bin/python" -c 'import onnxruntime, os; print(os.path.join(os.path.dirname(onnxruntime.__file__), "capi"))')/libonnxruntime.so.$ORT_VERSION
+[ -f "$lib" ] || { echo "setup: $lib not found after installing onnxruntime==$ORT_VERSION" >&2; exit 1; }
+mkdir -p "$ortdir"
+ln -sf "$lib" "$ortdir/libonnxruntime.so.$ORT_VERSION"
+ln -sf "libonnxruntime.so.$ORT_VERSION" "$ortdir/libonnxruntime.so"
+echo "setup: ONNX Runtime $ORT_VERSION at $ortdir/libonnxruntime.so" >&2

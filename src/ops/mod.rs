@@ -1,0 +1,1 @@
+//! Native image stages: the shared geometry and the CPU (rayon) implementation.

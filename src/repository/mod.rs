@@ -1,0 +1,1 @@
+//! The Triton model repository: config.pbtxt parsing, versions, and validation against the ONNX files.
