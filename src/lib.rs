@@ -2,8 +2,24 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod ensemble;
 mod error;
 pub mod ops;
+mod pipeline;
 pub mod repository;
+pub mod runtime;
+mod tensor;
 
+pub use ensemble::EnsemblePlan;
 pub use error::{Error, Result};
+pub use ops::geometry::Geometry;
+pub use pipeline::{
+    Detection, Ensemble, Inference, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings,
+};
+pub use runtime::{OptimizationLevel, RuntimeOptions};
+pub use tensor::Tensor;
+
+/// The `image` crate this crate takes frames from (re-exported so that versions match).
+pub use image;
+/// The `ndarray` crate this crate's tensors use (re-exported so that versions match).
+pub use ndarray;

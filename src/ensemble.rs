@@ -1,0 +1,311 @@
+//! An ensemble's `ensemble_scheduling` as an execution plan, and the generic executor that runs it.
+//!
+//! The plan is a DAG over tensor names: each step consumes ensemble tensors (through its `input_map`) and
+//! produces ensemble tensors (through its `output_map`). Building the plan rejects, at load time, steps that
+//! name unknown models, inputs or outputs a model does not have, model inputs left unmapped, tensors that no
+//! one produces or that two producers write, and cycles. Nothing here knows the CLO models' names.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ort::session::{Session, SessionInputValue};
+use ort::value::DynValue;
+
+use crate::error::{Error, Result};
+use crate::repository::{DataType, ModelEntry, Repository, TensorConfig};
+
+/// One step of the plan: a model run on ensemble tensors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedStep {
+    /// The model's name.
+    pub model: String,
+    /// The version that runs (the ensemble's `model_version`, or the served version for `-1`).
+    pub version: i64,
+    /// `(model input name, ensemble tensor)` pairs.
+    pub inputs: Vec<(String, String)>,
+    /// `(model output name, ensemble tensor)` pairs.
+    pub outputs: Vec<(String, String)>,
+    /// Ensemble tensors no later step reads and that are not ensemble outputs: dropped after this step.
+    pub release_after: Vec<String>,
+}
+
+/// An ensemble's steps in an order that respects their data dependencies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnsemblePlan {
+    /// The ensemble's name.
+    pub name: String,
+    /// The ensemble's declared inputs.
+    pub inputs: Vec<TensorConfig>,
+    /// The ensemble's declared outputs.
+    pub outputs: Vec<TensorConfig>,
+    /// The ensemble's `max_batch_size`.
+    pub max_batch_size: i64,
+    /// Steps in execution order.
+    pub steps: Vec<PlannedStep>,
+    /// Every ensemble tensor's type and shape as the producing model's config declares it.
+    pub tensors: BTreeMap<String, (DataType, Vec<i64>)>,
+}
+
+impl EnsemblePlan {
+    /// Builds and checks the plan of `ensemble`, whose step models must be loaded in `repo`.
+    pub fn build(repo: &Repository, ensemble: &ModelEntry) -> Result<EnsemblePlan> {
+        let name = ensemble.config.name.clone();
+        let err = |message: String| Error::Ensemble { model: name.clone(), message };
+        let sched = ensemble
+            .config
+            .ensemble
+            .as_ref()
+            .ok_or_else(|| err("the model is not an ensemble (no `ensemble_scheduling`)".to_string()))?;
+        if sched.steps.is_empty() {
+            return Err(err("`ensemble_scheduling` has no steps".to_string()));
+        }
+
+        // Who produces each tensor: None = the ensemble's input, Some(i) = step i.
+        let mut producer: HashMap<&str, Option<usize>> = HashMap::new();
+        let mut tensors = BTreeMap::new();
+        for t in &ensemble.config.inputs {
+            if producer.insert(t.name.as_str(), None).is_some() {
+                return Err(err(format!("ensemble input `{}` is declared twice", t.name)));
+            }
+            tensors.insert(t.name.clone(), (t.data_type, t.shape(ensemble.config.max_batch_size)));
+        }
+        let mut steps = Vec::with_capacity(sched.steps.len());
+        for (i, step) in sched.steps.iter().enumerate() {
+            let model = repo.model(&step.model_name).ok_or_else(|| {
+                err(format!(
+                    "step {i} names model `{}`, which is not loaded (loaded: {})",
+                    step.model_name,
+                    repo.models().map(|m| m.config.name.as_str()).collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            if model.is_ensemble() {
+                return Err(err(format!("step {i}: model `{}` is itself an ensemble; nested ensembles are not supported", step.model_name)));
+            }
+            let served = model.served_versions();
+            let version = if step.model_version < 0 {
+                *served.iter().max().ok_or_else(|| err(format!("step {i}: model `{}` serves no version", step.model_name)))?
+            } else if served.contains(&step.model_version) {
+                step.model_version
+            } else {
+                return Err(err(format!(
+                    "step {i}: model `{}` version {} is not served (served: {served:?})",
+                    step.model_name, step.model_version
+                )));
+            };
+            let cfg = &model.config;
+            for (key, _) in &step.input_map {
+                if !cfg.inputs.iter().any(|t| &t.name == key) {
+                    return Err(err(format!("step {i}: model `{}` has no input `{key}` (input_map)", cfg.name)));
+                }
+            }
+            for t in &cfg.inputs {
+                let n = step.input_map.iter().filter(|(k, _)| k == &t.name).count();
+                if n != 1 {
+                    return Err(err(format!(
+                        "step {i}: input `{}` of model `{}` is mapped {n} times in input_map (expected once)",
+                        t.name, cfg.name
+                    )));
+                }
+            }
+            for (key, value) in &step.output_map {
+                let Some(t) = cfg.outputs.iter().find(|t| &t.name == key) else {
+                    return Err(err(format!("step {i}: model `{}` has no output `{key}` (output_map)", cfg.name)));
+                };
+                if let Some(prev) = producer.insert(value.as_str(), Some(i)) {
+                    let by = match prev {
+                        None => "the ensemble's input".to_string(),
+                        Some(p) => format!("step {p} (`{}`)", sched.steps.get(p).map(|s| s.model_name.as_str()).unwrap_or("?")),
+                    };
+                    return Err(err(format!("tensor `{value}` is produced twice: by {by} and by step {i} (`{}`)", cfg.name)));
+                }
+                tensors.insert(value.clone(), (t.data_type, t.shape(cfg.max_batch_size)));
+            }
+            steps.push(PlannedStep {
+                model: cfg.name.clone(),
+                version,
+                inputs: step.input_map.clone(),
+                outputs: step.output_map.clone(),
+                release_after: Vec::new(),
+            });
+        }
+
+        // Every consumed tensor has a producer whose declared type matches the consumer's.
+        let mut deps: Vec<HashSet<usize>> = vec![HashSet::new(); steps.len()];
+        for (i, step) in steps.iter().enumerate() {
+            let cfg = repo.model(&step.model).map(|m| &m.config);
+            for (key, value) in &step.inputs {
+                match producer.get(value.as_str()) {
+                    None => {
+                        return Err(err(format!(
+                            "step {i} (`{}`) reads tensor `{value}`, which neither the ensemble's inputs nor any step produces",
+                            step.model
+                        )));
+                    }
+                    Some(Some(p)) => {
+                        if let Some(d) = deps.get_mut(i) {
+                            d.insert(*p);
+                        }
+                    }
+                    Some(None) => {}
+                }
+                let want = cfg.and_then(|c| c.inputs.iter().find(|t| &t.name == key)).map(|t| t.data_type);
+                if let (Some(want), Some((have, _))) = (want, tensors.get(value)) {
+                    if want != *have {
+                        return Err(err(format!(
+                            "step {i} (`{}`) input `{key}` is {} but tensor `{value}` is {}",
+                            step.model,
+                            want.as_triton(),
+                            have.as_triton()
+                        )));
+                    }
+                }
+            }
+        }
+        for t in &ensemble.config.outputs {
+            match producer.get(t.name.as_str()) {
+                None => return Err(err(format!("ensemble output `{}` is produced by no step", t.name))),
+                Some(_) => {
+                    if let Some((have, _)) = tensors.get(&t.name) {
+                        if *have != t.data_type {
+                            return Err(err(format!(
+                                "ensemble output `{}` is declared {} but produced as {}",
+                                t.name,
+                                t.data_type.as_triton(),
+                                have.as_triton()
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+
+        // Topological order (Kahn), stable with respect to the config's order.
+        let mut order = Vec::with_capacity(steps.len());
+        let mut done = vec![false; steps.len()];
+        while order.len() < steps.len() {
+            let next = (0..steps.len()).find(|&i| !done[i] && deps[i].iter().all(|d| done[*d]));
+            match next {
+                Some(i) => {
+                    done[i] = true;
+                    order.push(i);
+                }
+                None => {
+                    let stuck: Vec<String> =
+                        (0..steps.len()).filter(|&i| !done[i]).map(|i| format!("step {i} (`{}`)", steps[i].model)).collect();
+                    return Err(err(format!("the steps form a cycle: {}", stuck.join(", "))));
+                }
+            }
+        }
+        let mut ordered: Vec<PlannedStep> = order.into_iter().map(|i| steps[i].clone()).collect();
+
+        // Liveness: release each intermediate tensor after its last reader.
+        let outputs: HashSet<&str> = ensemble.config.outputs.iter().map(|t| t.name.as_str()).collect();
+        let mut last_reader: HashMap<String, usize> = HashMap::new();
+        for (i, s) in ordered.iter().enumerate() {
+            for (_, v) in &s.inputs {
+                last_reader.insert(v.clone(), i);
+            }
+        }
+        for (tensor, i) in last_reader {
+            if !outputs.contains(tensor.as_str()) {
+                if let Some(s) = ordered.get_mut(i) {
+                    s.release_after.push(tensor);
+                }
+            }
+        }
+        for s in &mut ordered {
+            s.release_after.sort();
+        }
+
+        Ok(EnsemblePlan {
+            name: name.clone(),
+            inputs: ensemble.config.inputs.clone(),
+            outputs: ensemble.config.outputs.clone(),
+            max_batch_size: ensemble.config.max_batch_size,
+            steps: ordered,
+            tensors,
+        })
+    }
+
+    /// Every model the plan runs, once each, in execution order.
+    pub fn models(&self) -> Vec<(&str, i64)> {
+        let mut seen = HashSet::new();
+        self.steps.iter().filter(|s| seen.insert((&s.model, s.version))).map(|s| (s.model.as_str(), s.version)).collect()
+    }
+
+    /// The steps that read `tensor`.
+    pub fn readers(&self, tensor: &str) -> Vec<usize> {
+        (0..self.steps.len()).filter(|&i| self.steps[i].inputs.iter().any(|(_, v)| v == tensor)).collect()
+    }
+
+    /// The step that writes `tensor` (`None` for ensemble inputs and unknown tensors).
+    pub fn writer(&self, tensor: &str) -> Option<usize> {
+        (0..self.steps.len()).find(|&i| self.steps[i].outputs.iter().any(|(_, v)| v == tensor))
+    }
+}
+
+/// Runs `plan` on `inputs` (ensemble tensor name → value) with one session per model (`sessions`, keyed by
+/// model name), and returns the ensemble's outputs by name. Each step's outputs are checked against the
+/// shapes the models' configs declare.
+pub(crate) fn execute(
+    plan: &EnsemblePlan,
+    sessions: &mut HashMap<String, Session>,
+    mut values: HashMap<String, DynValue>,
+) -> Result<HashMap<String, DynValue>> {
+    for step in &plan.steps {
+        let session = sessions.get_mut(&step.model).ok_or_else(|| Error::Ensemble {
+            model: plan.name.clone(),
+            message: format!("no session for model `{}`", step.model),
+        })?;
+        let mut inputs: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(step.inputs.len());
+        for (key, value) in &step.inputs {
+            let v = values.get(value).ok_or_else(|| Error::Tensor {
+                model: step.model.clone(),
+                tensor: key.clone(),
+                expected: format!("ensemble tensor `{value}`"),
+                found: "nothing (not given and not produced)".to_string(),
+            })?;
+            inputs.push((key.clone(), v.into()));
+        }
+        let mut out = session.run(inputs).map_err(|e| Error::ort(&step.model, e))?;
+        let mut produced = Vec::with_capacity(step.outputs.len());
+        for (key, value) in &step.outputs {
+            let v = out.remove(key).ok_or_else(|| Error::Tensor {
+                model: step.model.clone(),
+                tensor: key.clone(),
+                expected: "an output of this name".to_string(),
+                found: "the session returned none".to_string(),
+            })?;
+            check_declared(plan, &step.model, key, value, &v)?;
+            produced.push((value.clone(), v));
+        }
+        drop(out);
+        for t in &step.release_after {
+            values.remove(t);
+        }
+        values.extend(produced);
+    }
+    let mut outputs = HashMap::with_capacity(plan.outputs.len());
+    for t in &plan.outputs {
+        if let Some(v) = values.remove(&t.name) {
+            outputs.insert(t.name.clone(), v);
+        }
+    }
+    Ok(outputs)
+}
+
+/// Checks a produced value against the shape its producer's config declares (-1 matches anything).
+fn check_declared(plan: &EnsemblePlan, model: &str, key: &str, tensor: &str, v: &DynValue) -> Result<()> {
+    let Some((_, declared)) = plan.tensors.get(tensor) else { return Ok(()) };
+    let Some(shape) = v.dtype().tensor_shape() else { return Ok(()) };
+    let ok = shape.len() == declared.len() && shape.iter().zip(declared).all(|(&a, &b)| b < 0 || a == b);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Tensor {
+            model: model.to_string(),
+            tensor: key.to_string(),
+            expected: format!("shape {declared:?} (config)"),
+            found: format!("shape {:?} from the model", &shape[..]),
+        })
+    }
+}

@@ -1,0 +1,283 @@
+//! Finding ONNX Runtime's shared library, and building ONNX Runtime sessions.
+//!
+//! The crate uses `ort` with `load-dynamic`: `libonnxruntime.so` is loaded at run time, never linked. It is
+//! looked for, in this order (the first that loads wins, once per process):
+//!
+//! 1. the path given to [`RuntimeOptions::library_path`] (a file, or a folder holding `libonnxruntime.so*`);
+//! 2. the `ORT_DYLIB_PATH` environment variable;
+//! 3. the project-local folder `.local/onnxruntime/` that `scripts/setup.sh` fills from the PyPI
+//!    `onnxruntime==1.31.1` wheel, in the current directory or one of its parents;
+//! 4. an installed Python `onnxruntime` package (`python3 -c 'import onnxruntime'`, its `capi/` folder);
+//! 5. the system loader (`libonnxruntime.so` on the library search path).
+//!
+//! When none works, [`Error::RuntimeNotFound`] lists every place tried, why each failed, and the command
+//! that fixes it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+
+use crate::error::{Error, Result};
+
+/// The ONNX Runtime version this crate is built and tested against (the PyPI wheel the setup installs).
+pub const ORT_VERSION: &str = "1.31.1";
+
+/// The command that installs ONNX Runtime where the crate finds it.
+pub const SETUP_COMMAND: &str = "scripts/setup.sh   (installs the PyPI onnxruntime==1.31.1 wheel into .local/)";
+
+/// Graph optimisation level for ONNX Runtime sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OptimizationLevel {
+    /// No graph optimisation.
+    Disable,
+    /// Basic (constant folding, redundant node removal).
+    Basic,
+    /// Extended (fusions).
+    Extended,
+    /// Everything, including layout optimisations (ONNX Runtime's default).
+    #[default]
+    All,
+}
+
+impl OptimizationLevel {
+    fn to_ort(self) -> GraphOptimizationLevel {
+        match self {
+            OptimizationLevel::Disable => GraphOptimizationLevel::Disable,
+            OptimizationLevel::Basic => GraphOptimizationLevel::Level1,
+            OptimizationLevel::Extended => GraphOptimizationLevel::Level2,
+            OptimizationLevel::All => GraphOptimizationLevel::All,
+        }
+    }
+}
+
+/// How ONNX Runtime is found and how its sessions are configured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RuntimeOptions {
+    /// `libonnxruntime.so` (or a folder holding it) to load before looking anywhere else.
+    pub library_path: Option<PathBuf>,
+    /// Threads inside one operator (0 = ONNX Runtime's default: one per core).
+    pub intra_threads: usize,
+    /// Threads across operators (0 = ONNX Runtime's default).
+    pub inter_threads: usize,
+    /// Graph optimisation level.
+    pub optimization: OptimizationLevel,
+    /// ONNX Runtime's memory pattern optimisation (on by default in ONNX Runtime). `None` keeps the default.
+    pub memory_pattern: Option<bool>,
+    /// Folder where each optimised model is written (`<model>.<version>.opt.onnx`), for inspection or reuse.
+    pub optimized_model_dir: Option<PathBuf>,
+}
+
+/// The loaded runtime: which library, and the process-wide ONNX Runtime environment.
+#[derive(Clone)]
+pub struct Runtime {
+    library: PathBuf,
+    env: ort::environment::Environment,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("library", &self.library).finish_non_exhaustive()
+    }
+}
+
+/// The library loaded in this process, once one has loaded (ONNX Runtime can be loaded only once).
+static LOADED: OnceLock<Runtime> = OnceLock::new();
+static LOADING: Mutex<()> = Mutex::new(());
+
+impl Runtime {
+    /// Finds and loads ONNX Runtime (see the module docs for the order), once per process. Later calls return
+    /// the runtime already loaded, whatever `library_path` they give.
+    pub fn load(library_path: Option<&Path>) -> Result<Runtime> {
+        if let Some(rt) = LOADED.get() {
+            return Ok(rt.clone());
+        }
+        let _guard = LOADING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(rt) = LOADED.get() {
+            return Ok(rt.clone());
+        }
+        let mut tried = Vec::new();
+        for candidate in candidates(library_path, &mut tried) {
+            match ort::init_from(&candidate.path) {
+                Ok(builder) => match builder.with_name("clo-pipeline").build() {
+                    Ok(env) => {
+                        tracing::info!(library = %candidate.path.display(), source = candidate.source, "loaded ONNX Runtime");
+                        let rt = Runtime { library: candidate.path, env };
+                        return Ok(LOADED.get_or_init(|| rt).clone());
+                    }
+                    Err(e) => tried.push(format!("  {} ({}): {e}", candidate.path.display(), candidate.source)),
+                },
+                Err(e) => tried.push(format!("  {} ({}): {e}", candidate.path.display(), candidate.source)),
+            }
+        }
+        Err(Error::RuntimeNotFound { tried: tried.join("\n"), fix: SETUP_COMMAND.to_string() })
+    }
+
+    /// The library file that was loaded.
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    /// The ONNX Runtime environment shared by every session of this process.
+    pub fn environment(&self) -> &ort::environment::Environment {
+        &self.env
+    }
+
+    /// Builds a CPU session for `model_file` with `options` (and `providers`, tried in order).
+    pub fn session(
+        &self,
+        model: &str,
+        model_file: &Path,
+        options: &RuntimeOptions,
+        providers: &[ort::ep::ExecutionProviderDispatch],
+    ) -> Result<Session> {
+        let wrap = |e: ort::Error| Error::ort(model, e);
+        let mut b = Session::builder(&self.env).map_err(wrap)?;
+        b = b.with_optimization_level(options.optimization.to_ort()).map_err(|e| wrap(e.into()))?;
+        if options.intra_threads > 0 {
+            b = b.with_intra_threads(options.intra_threads).map_err(|e| wrap(e.into()))?;
+        }
+        if options.inter_threads > 0 {
+            b = b.with_inter_threads(options.inter_threads).map_err(|e| wrap(e.into()))?;
+        }
+        if let Some(pattern) = options.memory_pattern {
+            b = b.with_memory_pattern(pattern).map_err(|e| wrap(e.into()))?;
+        }
+        if let Some(dir) = &options.optimized_model_dir {
+            let stem = model_file
+                .parent()
+                .and_then(|v| v.file_name())
+                .map(|v| v.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let out = dir.join(format!("{model}.{stem}.opt.onnx"));
+            b = b.with_optimized_model_path(&out).map_err(|e| wrap(e.into()))?;
+        }
+        if !providers.is_empty() {
+            b = b.with_execution_providers(providers).map_err(|e| wrap(e.into()))?;
+        }
+        b.commit_from_file(model_file).map_err(wrap)
+    }
+}
+
+struct Candidate {
+    path: PathBuf,
+    source: &'static str,
+}
+
+/// Every candidate library path, in order; places that yield no file are recorded in `tried`.
+fn candidates(explicit: Option<&Path>, tried: &mut Vec<String>) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    let mut push_dir_or_file = |p: &Path, source: &'static str, tried: &mut Vec<String>| {
+        if p.is_dir() {
+            match library_in(p) {
+                Some(f) => out.push(Candidate { path: f, source }),
+                None => tried.push(format!("  {} ({source}): no libonnxruntime.so* in this folder", p.display())),
+            }
+        } else if p.exists() {
+            out.push(Candidate { path: absolute(p), source });
+        } else {
+            tried.push(format!("  {} ({source}): no such file", p.display()));
+        }
+    };
+    match explicit {
+        Some(p) => push_dir_or_file(p, "builder's library_path", tried),
+        None => tried.push("  builder's library_path: not set".to_string()),
+    }
+    match std::env::var_os("ORT_DYLIB_PATH") {
+        Some(v) if !v.is_empty() => push_dir_or_file(Path::new(&v), "ORT_DYLIB_PATH", tried),
+        _ => tried.push("  ORT_DYLIB_PATH: not set".to_string()),
+    }
+    let mut local_found = false;
+    for dir in project_dirs() {
+        let d = dir.join(".local").join("onnxruntime");
+        if d.is_dir() {
+            push_dir_or_file(&d, "project-local .local/onnxruntime", tried);
+            local_found = true;
+            break;
+        }
+    }
+    if !local_found {
+        tried.push("  .local/onnxruntime/ (project-local): not found in the current directory or its parents".to_string());
+    }
+    match python_onnxruntime_dir() {
+        Ok(capi) => push_dir_or_file(&capi, "Python onnxruntime package", tried),
+        Err(why) => tried.push(format!("  Python onnxruntime package: {why}")),
+    }
+    out.push(Candidate { path: PathBuf::from("libonnxruntime.so"), source: "system library search path" });
+    out
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The current directory, its parents, and this crate's own source folder.
+fn project_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        dirs.extend(cwd.ancestors().map(Path::to_path_buf));
+    }
+    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dirs
+}
+
+/// `libonnxruntime.so`, or the highest-versioned `libonnxruntime.so.X.Y.Z`, in `dir`.
+fn library_in(dir: &Path) -> Option<PathBuf> {
+    let plain = dir.join("libonnxruntime.so");
+    if plain.exists() {
+        return Some(absolute(&plain));
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libonnxruntime.so.") || n == "onnxruntime.dll" || n == "libonnxruntime.dylib")
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|p| absolute(&p))
+}
+
+/// Asks the Python interpreter on PATH where its `onnxruntime` package is.
+fn python_onnxruntime_dir() -> std::result::Result<PathBuf, String> {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import onnxruntime, os; print(os.path.join(os.path.dirname(onnxruntime.__file__), 'capi'))"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("python3 could not be run ({e})"))?;
+    if !out.status.success() {
+        return Err("python3 has no onnxruntime package".to_string());
+    }
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Ok(PathBuf::from(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_in_prefers_plain_name_then_highest_version() {
+        let dir = std::env::temp_dir().join(format!("clo-rt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("libonnxruntime.so.1.2.0"), b"").unwrap();
+        std::fs::write(dir.join("libonnxruntime.so.1.31.1"), b"").unwrap();
+        assert_eq!(library_in(&dir).unwrap().file_name().unwrap(), "libonnxruntime.so.1.31.1");
+        std::fs::write(dir.join("libonnxruntime.so"), b"").unwrap();
+        assert_eq!(library_in(&dir).unwrap().file_name().unwrap(), "libonnxruntime.so");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn candidates_record_missing_explicit_path() {
+        let mut tried = Vec::new();
+        let c = candidates(Some(Path::new("/nonexistent/libonnxruntime.so")), &mut tried);
+        assert!(tried.iter().any(|t| t.contains("/nonexistent/libonnxruntime.so") && t.contains("no such file")));
+        assert_eq!(c.last().unwrap().source, "system library search path");
+    }
+}
