@@ -1219,7 +1219,7 @@ frames the difference stays around 2e-5.
 
 onnxruntime's `Resize(tf_crop_and_resize)` computes each source coordinate in f32 and writes
 `extrapolation_value` for any coordinate > L-1. When the crop box reaches the right or bottom border
-(`bx2 = W-1` after clamping, common for boxes near the frame edge and for the full-frame fallback), the f32
+(`bx2 = W-1` or `by2 = H-1` after clamping, i.e. any box reaching past the frame edge), the f32
 rounding of `roi*(L-1)` can overshoot L-1 by an ulp, and then the whole last output column (or row) comes out
 0 instead of `sample(frame, ., W-1)`. Measured by the script with the plain model (roi normalised by W-1, H-1):
 {tol['edge'][0]} of {tol['edge'][1]} seeded boxes clamped to the right/bottom border had a zeroed last column/row (max abs
