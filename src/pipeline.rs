@@ -906,7 +906,7 @@ impl Pipeline {
                 let r = worker.detections.get(row * 6..row * 6 + 4).unwrap_or(&[0.0; 4]);
                 let (x1, y1) = dframe.to_original(r[0], r[1]);
                 let (x2, y2) = dframe.to_original(r[2], r[3]);
-                ordered_clamped(x1, y1, x2, y2, width, height)
+                CropBox::ordered_clamped(x1, y1, x2, y2, width, height)
             }
             None => CropBox::full_frame(width, height),
         };
@@ -934,16 +934,6 @@ impl Pipeline {
     }
 }
 
-fn ordered_clamped(x1: f32, y1: f32, x2: f32, y2: f32, width: u32, height: u32) -> CropBox {
-    let (wm, hm) = ((width - 1) as f32, (height - 1) as f32);
-    CropBox {
-        x1: x1.min(x2).clamp(0.0, wm),
-        y1: y1.min(y2).clamp(0.0, hm),
-        x2: x1.max(x2).clamp(0.0, wm),
-        y2: y1.max(y2).clamp(0.0, hm),
-    }
-}
-
 /// The rows worth reporting, mapped to original pixels.
 fn typed_detections(dets: &[f32], dframe: &DetFrame, g: &Geometry, width: u32, height: u32) -> Vec<Detection> {
     dets.chunks_exact(6)
@@ -952,7 +942,7 @@ fn typed_detections(dets: &[f32], dframe: &DetFrame, g: &Geometry, width: u32, h
         .map(|(row, r)| {
             let (x1, y1) = dframe.to_original(r[0], r[1]);
             let (x2, y2) = dframe.to_original(r[2], r[3]);
-            let b = ordered_clamped(x1, y1, x2, y2, width, height);
+            let b = CropBox::ordered_clamped(x1, y1, x2, y2, width, height);
             Detection { row, bbox: [b.x1, b.y1, b.x2, b.y2], letterbox_bbox: [r[0], r[1], r[2], r[3]], score: r[4], class: r[5] }
         })
         .collect()
@@ -1065,23 +1055,18 @@ fn resize_u8(frame: &[u8], w: u32, h: u32, ow: u32, oh: u32) -> Result<Vec<u8>> 
     Ok(out)
 }
 
-/// A deterministic synthetic frame: gradients, rectangles and noise, so that every interpolation path is hit.
+/// A deterministic synthetic frame: smooth colour waves and soft blobs. Smooth on purpose: on white noise, two
+/// correct f32 implementations of the crop's coordinate maths (ours and ONNX Runtime's Resize) differ by up to
+/// ~5e-4 near the right edge, where one f32 step is 2.4e-4 px (docs/geometry.md).
 fn probe_frame(w: u32, h: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(w as usize * h as usize * 3);
-    let mut s: u32 = 0x9E37_79B9;
     for y in 0..h {
         for x in 0..w {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            let noise = (s & 31) as u32;
-            let inside = (x / 97 + y / 61) % 3 == 0;
-            let r = ((x * 255) / w.max(1)) as u32;
-            let g = ((y * 255) / h.max(1)) as u32;
-            let b = if inside { 200 } else { 40 };
-            out.push(((r + noise) / 2 + 60).min(255) as u8);
-            out.push(((g + noise) / 2 + 30).min(255) as u8);
-            out.push(((b + noise).min(255)) as u8);
+            let (fx, fy) = (x as f32, y as f32);
+            let r = 128.0 + 100.0 * (fx / 157.0 + fy / 211.0).sin();
+            let g = 128.0 + 90.0 * (fx / 97.0).cos() * (fy / 131.0).sin();
+            let b = 128.0 + 110.0 * ((fx + fy) / 173.0).sin();
+            out.extend_from_slice(&[r as u8, g as u8, b as u8]);
         }
     }
     out

@@ -1,0 +1,122 @@
+//! Shared helpers for the integration tests: fixture paths, golden files, temporary repository copies.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn repository() -> PathBuf {
+    fixtures().join("model_repository")
+}
+
+pub fn image_path(name: &str) -> PathBuf {
+    fixtures().join("images").join(name)
+}
+
+/// The photographs and the synthetic no-detection frame that have golden outputs.
+pub const IMAGES: [&str; 4] = ["coffee", "chelsea", "astronaut", "flat_grey"];
+
+pub struct Golden {
+    pub json: serde_json::Value,
+    pub crop: Vec<f32>,
+}
+
+impl Golden {
+    pub fn load(stem: &str) -> Golden {
+        let dir = fixtures().join("expected");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{stem}.json"))).unwrap()).unwrap();
+        let bytes = std::fs::read(dir.join(json["crop_file"].as_str().unwrap())).unwrap();
+        let crop = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        Golden { json, crop }
+    }
+
+    pub fn detections(&self) -> Vec<f32> {
+        floats(&self.json["yolo_detections"])
+    }
+
+    pub fn oil(&self) -> f32 {
+        self.json["estimated_oil_pct"].as_f64().unwrap() as f32
+    }
+
+    pub fn best_row(&self) -> Option<usize> {
+        self.json["best_row"].as_u64().map(|v| v as usize)
+    }
+}
+
+/// Flattens nested JSON arrays of numbers.
+pub fn floats(v: &serde_json::Value) -> Vec<f32> {
+    match v {
+        serde_json::Value::Array(a) => a.iter().flat_map(floats).collect(),
+        serde_json::Value::Number(n) => vec![n.as_f64().unwrap() as f32],
+        other => panic!("not a number: {other}"),
+    }
+}
+
+pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// A decoded fixture photograph as RGB8.
+pub fn rgb(stem: &str) -> image::RgbImage {
+    image::open(image_path(&format!("{stem}.png"))).unwrap().to_rgb8()
+}
+
+/// The ensemble's input tensor for a frame, made as the goldens' generator made it.
+pub fn model_input(img: &image::RgbImage) -> ndarray::ArrayD<f32> {
+    let mut data = vec![0f32; 3 * 2160 * 3840];
+    clo_pipeline::ops::cpu::resize_to_nchw(img.as_raw(), img.width(), img.height(), 3840, 2160, 1.0, &mut data)
+        .unwrap();
+    ndarray::ArrayD::from_shape_vec(vec![1, 3, 2160, 3840], data).unwrap()
+}
+
+/// A fresh temporary copy of the fixture repository, removed on drop.
+pub struct TempRepo {
+    pub path: PathBuf,
+}
+
+impl TempRepo {
+    pub fn new() -> TempRepo {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir()
+            .join(format!("clo-repo-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let _ = std::fs::remove_dir_all(&path);
+        copy_dir(&repository(), &path);
+        TempRepo { path }
+    }
+
+    pub fn config(&self, model: &str) -> PathBuf {
+        self.path.join(model).join("config.pbtxt")
+    }
+
+    /// Replaces `from` by `to` in a model's config (the text must be there).
+    pub fn edit(&self, model: &str, from: &str, to: &str) {
+        let p = self.config(model);
+        let s = std::fs::read_to_string(&p).unwrap();
+        assert!(s.contains(from), "{from:?} not in {}", p.display());
+        std::fs::write(&p, s.replacen(from, to, 1)).unwrap();
+    }
+}
+
+impl Drop for TempRepo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
