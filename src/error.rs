@@ -41,9 +41,7 @@ pub enum Error {
         message: String,
     },
     /// A model's declared input or output does not match its ONNX file (strict model config).
-    #[error(
-        "model `{model}` ({path}): tensor `{tensor}`: config declares {expected}, the ONNX file has {found}"
-    )]
+    #[error("model `{model}` ({path}): tensor `{tensor}`: config declares {expected}, the ONNX file has {found}")]
     ModelMismatch {
         /// The ONNX file.
         path: PathBuf,
@@ -140,17 +138,11 @@ pub enum Error {
 impl Error {
     /// Wraps an `ort` error with the model it concerns.
     pub(crate) fn ort(model: impl Into<String>, source: ort::Error) -> Self {
-        Error::Ort {
-            model: model.into(),
-            source,
-        }
+        Error::Ort { model: model.into(), source }
     }
 
     /// Wraps an I/O error with its path.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }
