@@ -4,7 +4,8 @@
 // Launch: 2-D grid covering side x side, one thread per output pixel, all 3 planes.
 #include "geometry.cuh"
 
-// crop_box: 4 floats (x1, y1, x2, y2) in original pixels, ordered and clamped to the frame.
+// crop_box: 4 floats (x1, y1, x2, y2) in original pixels. It is ordered and clamped to the frame here as well
+// (a no-op for best_box's boxes), as ops::cpu::crop_resize does, so any box gives the CPU stage's result.
 extern "C" __global__ void crop_resize_u8_to_f32_nchw(const unsigned char* frame, int w, int h, int pitch_bytes,
                                                        const float* crop_box, float* out, int side, float scale) {
     const int j = (int)(blockIdx.x * blockDim.x + threadIdx.x);
@@ -12,8 +13,10 @@ extern "C" __global__ void crop_resize_u8_to_f32_nchw(const unsigned char* frame
     if (j >= side || i >= side) return;
     const long long plane = (long long)side * side;
     const long long at = (long long)i * side + j;
-    const float sx = clo_crop_source(j, side, crop_box[0], crop_box[2]);
-    const float sy = clo_crop_source(i, side, crop_box[1], crop_box[3]);
+    float b[4];
+    clo_ordered_clamped(crop_box[0], crop_box[1], crop_box[2], crop_box[3], w, h, b);
+    const float sx = clo_crop_source(j, side, b[0], b[2]);
+    const float sy = clo_crop_source(i, side, b[1], b[3]);
     for (int c = 0; c < 3; ++c) {
         out[c * plane + at] = scale * clo_sample(frame, w, h, pitch_bytes, c, sy, sx);
     }

@@ -20,37 +20,47 @@
 __device__ __forceinline__ int clo_min_i(int a, int b) { return a < b ? a : b; }
 __device__ __forceinline__ int clo_max_i(int a, int b) { return a > b ? a : b; }
 
-// Clamps `v` to [lo, hi]; a NaN becomes `lo` (fmaxf returns the non-NaN operand), so indices stay in bounds.
+// Clamps `v` to [lo, hi]; a NaN becomes `lo` (fmaxf returns the non-NaN operand).
 __device__ __forceinline__ float clo_clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
+
+// One axis of a bilinear tap (ops::geometry::AxisTap): i0 = floor(x), i1 = min(i0 + 1, len - 1), frac = x - floor(x).
+// The spec's callers pass x already in [0, len - 1]; outside it (or NaN) the indices are clamped to the axis
+// (a NaN or negative floor gives 0, as Rust's saturating `as u32` does), so no read is ever out of bounds.
+struct CloTap {
+    int i0;
+    int i1;
+    float frac;
+};
+
+__device__ __forceinline__ CloTap clo_axis_tap(float x, int len) {
+    const int last = len - 1;
+    const float xf = floorf(x);
+    // NaN fails both comparisons and gives 0; the (int) conversion only sees values in (0, last).
+    const int i0 = xf >= (float)last ? last : (xf > 0.0f ? (int)xf : 0);
+    CloTap t;
+    t.i0 = i0;
+    t.i1 = clo_min_i(i0 + 1, last);
+    t.frac = x - xf;
+    return t;
+}
 
 // Bilinear sample of channel `c` of a u8 HWC RGB frame (`pitch` bytes per row) at real (y, x).
 //
-// geometry.md "Bilinear sample": x0 = floor(x), x1 = min(x0 + 1, W - 1), wx = x - x0 (same for y),
-// (1-wy)*((1-wx)*p[y0][x0] + wx*p[y0][x1]) + wy*((1-wx)*p[y1][x0] + wx*p[y1][x1]).
-// The spec's callers pass coordinates already in [0, H-1] x [0, W-1]; this clamps them once more so that an
-// out-of-range or NaN coordinate (a crop box from a caller, f32 rounding at the far edge) can never read out
-// of bounds. For in-range coordinates the clamp is the identity.
+// geometry.md "Bilinear sample": (1-wy)*((1-wx)*p[y0][x0] + wx*p[y0][x1]) + wy*((1-wx)*p[y1][x0] + wx*p[y1][x1]),
+// in f32, in this order (ops::geometry::bilinear).
 __device__ __forceinline__ float clo_sample(const unsigned char* frame, int w, int h, int pitch, int c, float y,
                                             float x) {
-    x = clo_clampf(x, 0.0f, (float)(w - 1));
-    y = clo_clampf(y, 0.0f, (float)(h - 1));
-    const float fx0 = floorf(x);
-    const float fy0 = floorf(y);
-    const int x0 = (int)fx0;
-    const int y0 = (int)fy0;
-    const int x1 = clo_min_i(x0 + 1, w - 1);
-    const int y1 = clo_min_i(y0 + 1, h - 1);
-    const float wx = x - fx0;
-    const float wy = y - fy0;
-    const unsigned char* r0 = frame + (long long)y0 * pitch;
-    const unsigned char* r1 = frame + (long long)y1 * pitch;
-    const float p00 = (float)r0[x0 * 3 + c];
-    const float p01 = (float)r0[x1 * 3 + c];
-    const float p10 = (float)r1[x0 * 3 + c];
-    const float p11 = (float)r1[x1 * 3 + c];
-    const float top = (1.0f - wx) * p00 + wx * p01;
-    const float bottom = (1.0f - wx) * p10 + wx * p11;
-    return (1.0f - wy) * top + wy * bottom;
+    const CloTap tx = clo_axis_tap(x, w);
+    const CloTap ty = clo_axis_tap(y, h);
+    const unsigned char* r0 = frame + (long long)ty.i0 * pitch;
+    const unsigned char* r1 = frame + (long long)ty.i1 * pitch;
+    const float p00 = (float)r0[tx.i0 * 3 + c];
+    const float p01 = (float)r0[tx.i1 * 3 + c];
+    const float p10 = (float)r1[tx.i0 * 3 + c];
+    const float p11 = (float)r1[tx.i1 * 3 + c];
+    const float wx = tx.frac;
+    const float wy = ty.frac;
+    return (1.0f - wy) * ((1.0f - wx) * p00 + wx * p01) + wy * ((1.0f - wx) * p10 + wx * p11);
 }
 
 // Source coordinate of output index `out_i` when resizing `in_size` samples to `out_size` (one axis),
@@ -62,18 +72,30 @@ __device__ __forceinline__ float clo_half_pixel_source(int out_i, int out_size, 
 }
 
 // Source coordinate of output index `i` of a `side`-sample crop of [lo, hi] (one axis),
-// geometry.md "Crop-resize": lo + i * (hi - lo) / (side - 1). A 1-sample side samples `lo` (the spec leaves it
-// undefined; this avoids the division by zero).
+// geometry.md "Crop-resize": lo + i * (hi - lo) / (side - 1), left to right. A 1-sample side samples the
+// middle, 0.5 * (lo + hi), as ONNX does (ops::geometry::crop_source).
 __device__ __forceinline__ float clo_crop_source(int i, int side, float lo, float hi) {
-    if (side <= 1) return lo;
+    if (side <= 1) return 0.5f * (lo + hi);
     return lo + ((float)i * (hi - lo)) / (float)(side - 1);
 }
 
 // Letterbox pixels -> original pixels (one axis), geometry.md "Best box and mapping back":
-// (v - pad) * size / new_size. Computed in f64 and rounded once to f32: the mapped coordinate then does not
-// depend on how the product is ordered (a 1-ulp shift of a 3840-wide coordinate moves the crop by 2.4e-4 px).
+// (v - pad) * size / new_size, in f32, left to right (ops::geometry::Letterbox::to_original). The order
+// matters at the 1e-4 level: one ulp of a 3840-wide coordinate moves the crop's samples by 2.4e-4 px.
 __device__ __forceinline__ float clo_letterbox_to_original(float v, int pad, int size, int new_size) {
-    return (float)(((double)v - (double)pad) * (double)size / (double)new_size);
+    return (v - (float)pad) * (float)size / (float)new_size;
+}
+
+// Orders the corners of a box and clamps them to [0, w-1] x [0, h-1] (ops::geometry::CropBox::ordered_clamped):
+// x1 = min(ax, bx), x2 = max(ax, bx), same for y; fminf/fmaxf ignore one NaN, a NaN left over clamps to 0.
+__device__ __forceinline__ void clo_ordered_clamped(float ax, float ay, float bx, float by, int w, int h,
+                                                    float* out) {
+    const float wmax = (float)(w - 1);
+    const float hmax = (float)(h - 1);
+    out[0] = clo_clampf(fminf(ax, bx), 0.0f, wmax);
+    out[1] = clo_clampf(fminf(ay, by), 0.0f, hmax);
+    out[2] = clo_clampf(fmaxf(ax, bx), 0.0f, wmax);
+    out[3] = clo_clampf(fmaxf(ay, by), 0.0f, hmax);
 }
 
 // A detection row is a candidate when its four coordinates and its score are finite and score >= threshold.

@@ -65,10 +65,7 @@ extern "C" __global__ void best_box(const float* dets, int rows, float score_thr
             const float y1 = clo_letterbox_to_original(row[1], pad_top, h, new_h);
             const float x2 = clo_letterbox_to_original(row[2], pad_left, w, new_w);
             const float y2 = clo_letterbox_to_original(row[3], pad_top, h, new_h);
-            crop_box_out[0] = clo_clampf(fminf(x1, x2), 0.0f, wmax);
-            crop_box_out[1] = clo_clampf(fminf(y1, y2), 0.0f, hmax);
-            crop_box_out[2] = clo_clampf(fmaxf(x1, x2), 0.0f, wmax);
-            crop_box_out[3] = clo_clampf(fmaxf(y1, y2), 0.0f, hmax);
+            clo_ordered_clamped(x1, y1, x2, y2, w, h, crop_box_out);
         }
         *best_row_out = r;
     }
