@@ -1,18 +1,16 @@
-//! The CUDA kernels, compiled as C++ through `kernels/cpu_shim.h` and run on the CPU, against a CPU
-//! implementation of `docs/geometry.md`.
+//! The CUDA kernels, compiled as C++ through `kernels/cpu_shim.h` and run on the CPU, against the crate's
+//! native CPU stages (`clo_pipeline::ops`, which implement `docs/geometry.md`).
 //!
 //! At test time `g++ -std=c++20 -O2 -shared -fPIC -DCLO_CPU_SHIM` builds every `kernels/*.cu` into a
 //! shared library in a temporary folder, which is loaded with `libloading`; each `.cu` file's
 //! `#ifdef CLO_CPU_SHIM` block exports a launcher (`shim_letterbox`, `shim_resize`, `shim_crop_resize`,
 //! `shim_best_box`). Without g++ the tests print `SKIP: …` and pass (they fail when `CI` is set).
 //!
-//! The CPU side is [`cpu`], a scalar transcription of `docs/geometry.md` with the signatures of the crate's
-//! native stages (`clo_pipeline::ops::cpu`, `ops::geometry`); switching to those is a change inside that
-//! module only.
+//! The CPU side is [`cpu`], thin wrappers over `clo_pipeline::ops::{cpu, geometry}`.
 //!
 //! Tolerance: [`TOL`] = 1e-5 absolute on the 0..1 scale (1e-5 × 255 on the 0..255 scale of the Model-mode
 //! resize), and the crop box within 1e-5 px relative to the frame size. The kernels use the spec's f32
-//! operations in the spec's order, so the measured difference is 0 (printed by each test).
+//! operations in the same order as `ops::geometry`, so the measured difference is 0 (printed by each test).
 #![allow(clippy::too_many_arguments)]
 
 use std::path::{Path, PathBuf};
@@ -29,12 +27,12 @@ const THRESHOLD: f32 = 0.25;
 /// Rows of the detection tensor (`yolo_detections` [1,300,6]).
 const ROWS: usize = 300;
 
-/// The CPU side of the comparison, on packed frames (row pitch 3 * w; the kernels get padded rows too).
-/// Today a scalar transcription of `docs/geometry.md`; to compare with the crate's native stages instead,
-/// make these functions call `clo_pipeline::ops::cpu::{letterbox, resize_to_nchw, crop_resize}` and
-/// `clo_pipeline::ops::geometry::{Letterbox::new, best_detection, crop_box}` (same parameters).
+/// The CPU side of the comparison: the crate's native stages (`clo_pipeline::ops`), on packed frames (the
+/// kernels get frames with padded rows too), behind the small signatures the tests use.
 mod cpu {
-    /// `ops::geometry::Letterbox`.
+    use clo_pipeline::ops::{self, CropBox, Geometry};
+
+    /// The letterbox placement (`ops::Letterbox`'s fields the kernels take).
     #[derive(Debug, Clone, Copy, PartialEq)]
     pub struct Letterbox {
         pub new_w: usize,
@@ -43,38 +41,22 @@ mod cpu {
         pub pad_top: usize,
     }
 
-    /// `ops::geometry::Letterbox::new(w, h, side)`.
+    fn ops_lb(w: usize, h: usize, side: usize) -> ops::Letterbox {
+        ops::Letterbox::new(w as u32, h as u32, side as u32).unwrap()
+    }
+
+    /// `ops::Letterbox::new(w, h, side)`.
     pub fn letterbox_params(w: usize, h: usize, side: usize) -> Letterbox {
-        let r = f64::min(side as f64 / w as f64, side as f64 / h as f64);
-        let new_w = ((w as f64 * r).round() as usize).clamp(1, side);
-        let new_h = ((h as f64 * r).round() as usize).clamp(1, side);
+        let lb = ops_lb(w, h, side);
         Letterbox {
-            new_w,
-            new_h,
-            pad_left: (side - new_w) / 2,
-            pad_top: (side - new_h) / 2,
+            new_w: lb.new_w as usize,
+            new_h: lb.new_h as usize,
+            pad_left: lb.pad_left as usize,
+            pad_top: lb.pad_top as usize,
         }
     }
 
-    /// geometry.md "Bilinear sample" on a packed (row pitch 3 * w) frame.
-    fn sample(f: &[u8], w: usize, h: usize, c: usize, y: f32, x: f32) -> f32 {
-        let pitch = 3 * w;
-        let (x0f, y0f) = (x.floor(), y.floor());
-        let (x0, y0) = (x0f as usize, y0f as usize);
-        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-        let (wx, wy) = (x - x0f, y - y0f);
-        let p = |yy: usize, xx: usize| f[yy * pitch + xx * 3 + c] as f32;
-        (1.0 - wy) * ((1.0 - wx) * p(y0, x0) + wx * p(y0, x1))
-            + wy * ((1.0 - wx) * p(y1, x0) + wx * p(y1, x1))
-    }
-
-    /// geometry.md "Resize": the half-pixel source coordinate, clamped.
-    fn half_pixel(out_i: usize, out: usize, inp: usize) -> f32 {
-        let s = out as f32 / inp as f32;
-        ((out_i as f32 + 0.5) / s - 0.5).clamp(0.0, (inp - 1) as f32)
-    }
-
-    /// `ops::cpu::resize_to_nchw(frame, w, h, out_w, out_h, scale, out)`.
+    /// `ops::cpu::resize_to_nchw`.
     pub fn resize_to_nchw(
         f: &[u8],
         w: usize,
@@ -84,19 +66,19 @@ mod cpu {
         scale: f32,
         out: &mut [f32],
     ) {
-        let plane = out_w * out_h;
-        for y in 0..out_h {
-            let sy = half_pixel(y, out_h, h);
-            for x in 0..out_w {
-                let sx = half_pixel(x, out_w, w);
-                for c in 0..3 {
-                    out[c * plane + y * out_w + x] = scale * sample(f, w, h, c, sy, sx);
-                }
-            }
-        }
+        ops::cpu::resize_to_nchw(
+            f,
+            w as u32,
+            h as u32,
+            out_w as u32,
+            out_h as u32,
+            scale,
+            out,
+        )
+        .unwrap();
     }
 
-    /// `ops::cpu::letterbox(frame, w, h, &Geometry, out)`.
+    /// `ops::cpu::letterbox` with the default geometry but `side`, `pad_value` and `scale`.
     pub fn letterbox(
         f: &[u8],
         w: usize,
@@ -106,63 +88,29 @@ mod cpu {
         scale: f32,
         out: &mut [f32],
     ) -> Letterbox {
-        let lb = letterbox_params(w, h, side);
-        let plane = side * side;
-        for y in 0..side {
-            for x in 0..side {
-                let inside = (lb.pad_left..lb.pad_left + lb.new_w).contains(&x)
-                    && (lb.pad_top..lb.pad_top + lb.new_h).contains(&y);
-                for c in 0..3 {
-                    out[c * plane + y * side + x] = if inside {
-                        let sx = half_pixel(x - lb.pad_left, lb.new_w, w);
-                        let sy = half_pixel(y - lb.pad_top, lb.new_h, h);
-                        scale * sample(f, w, h, c, sy, sx)
-                    } else {
-                        pad_value
-                    };
-                }
-            }
-        }
-        lb
+        let g = Geometry {
+            letterbox: side as u32,
+            pad_value,
+            scale,
+            ..Geometry::default()
+        };
+        ops::cpu::letterbox(f, w as u32, h as u32, &g, out).unwrap();
+        letterbox_params(w, h, side)
     }
 
-    /// `ops::geometry::best_detection(dets, threshold)`.
+    /// `ops::best_detection`.
     pub fn best_detection(dets: &[f32], threshold: f32) -> Option<usize> {
-        let mut best: Option<(usize, f32)> = None;
-        for (i, row) in dets.chunks_exact(6).enumerate() {
-            if row[..5].iter().all(|v| v.is_finite())
-                && row[4] >= threshold
-                && best.is_none_or(|(_, s)| row[4] > s)
-            {
-                best = Some((i, row[4]));
-            }
-        }
-        best.map(|(i, _)| i)
+        ops::best_detection(dets, threshold)
     }
 
-    /// `ops::geometry::crop_box(...)`: the best row mapped to original pixels, ordered and clamped; the
-    /// whole frame without one.
-    pub fn crop_box(row: Option<&[f32]>, lb: &Letterbox, w: usize, h: usize) -> [f32; 4] {
-        let (wmax, hmax) = ((w - 1) as f32, (h - 1) as f32);
-        let Some(r) = row else {
-            return [0.0, 0.0, wmax, hmax];
-        };
-        let map = |v: f32, pad: usize, size: usize, new: usize| {
-            ((v as f64 - pad as f64) * size as f64 / new as f64) as f32
-        };
-        let x1 = map(r[0], lb.pad_left, w, lb.new_w);
-        let y1 = map(r[1], lb.pad_top, h, lb.new_h);
-        let x2 = map(r[2], lb.pad_left, w, lb.new_w);
-        let y2 = map(r[3], lb.pad_top, h, lb.new_h);
-        [
-            x1.min(x2).clamp(0.0, wmax),
-            y1.min(y2).clamp(0.0, hmax),
-            x1.max(x2).clamp(0.0, wmax),
-            y1.max(y2).clamp(0.0, hmax),
-        ]
+    /// `ops::crop_box` of the row (or the whole frame without one), as `[x1, y1, x2, y2]`.
+    pub fn crop_box(row: Option<&[f32]>, _lb: &Letterbox, w: usize, h: usize) -> [f32; 4] {
+        let row = row.map(|r| <&[f32; 6]>::try_from(r).unwrap());
+        let b = ops::crop_box(row, &ops_lb(w, h, super::SIDE));
+        [b.x1, b.y1, b.x2, b.y2]
     }
 
-    /// `ops::cpu::crop_resize(frame, w, h, &CropBox, side, scale, out)`.
+    /// `ops::cpu::crop_resize`.
     pub fn crop_resize(
         f: &[u8],
         w: usize,
@@ -172,23 +120,13 @@ mod cpu {
         scale: f32,
         out: &mut [f32],
     ) {
-        let at = |i: usize, lo: f32, hi: f32| {
-            if side <= 1 {
-                lo
-            } else {
-                lo + (i as f32 * (hi - lo)) / (side - 1) as f32
-            }
+        let b = CropBox {
+            x1: b[0],
+            y1: b[1],
+            x2: b[2],
+            y2: b[3],
         };
-        let plane = side * side;
-        for i in 0..side {
-            let sy = at(i, b[1], b[3]);
-            for j in 0..side {
-                let sx = at(j, b[0], b[2]);
-                for c in 0..3 {
-                    out[c * plane + i * side + j] = scale * sample(f, w, h, c, sy, sx);
-                }
-            }
-        }
+        ops::cpu::crop_resize(f, w as u32, h as u32, &b, side as u32, scale, out).unwrap();
     }
 }
 
@@ -645,10 +583,13 @@ fn best_box_and_crop_match_cpu() {
 fn crop_handles_other_sides_and_any_box() {
     let Some(shim) = shim() else { return };
     let f = frame(641, 359, 1, 77);
+    // In-frame, zero-area, at the far edge, inverted, and partly outside (both sides order and clamp it).
     let boxes: &[[f32; 4]] = &[
         [0.0, 0.0, 640.0, 358.0],
         [10.5, 20.25, 10.5, 20.25],
         [639.9, 357.1, 640.0, 358.0],
+        [600.0, 300.0, 10.0, 20.0],
+        [-100.0, -100.0, 1e9, 1e9],
     ];
     for side in [1usize, 2, 3, 384, 500] {
         for b in boxes {
@@ -672,9 +613,12 @@ fn crop_handles_other_sides_and_any_box() {
             assert!(d <= TOL, "crop side {side} box {b:?}: {d} > {TOL}");
         }
     }
-    // A box out of the frame or NaN (never produced by best_box) still reads inside the frame.
+    // A NaN box (never produced by best_box; the CPU stage rejects it) still reads inside the frame.
     let mut out = vec![0f32; 3 * 4 * 4];
-    for b in [[-100.0, -100.0, 1e9, 1e9], [f32::NAN; 4]] {
+    for b in [
+        [f32::NAN; 4],
+        [f32::NAN, 3.0, f32::INFINITY, -f32::INFINITY],
+    ] {
         // SAFETY: as above; the kernel clamps coordinates before indexing.
         unsafe {
             (shim.crop)(
