@@ -2,6 +2,8 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod ensemble;
 mod error;
 pub mod ops;
