@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the project needs into folders it owns, idempotently:
-#   .local/venv            a Python virtualenv with onnxruntime==1.31.1 (and numpy/onnx for the fixture scripts)
+#   .local/venv            a Python virtualenv with onnxruntime==1.31.1
 #   .local/onnxruntime/    libonnxruntime.so (the wheel's library), where the crate looks for it
-# Usage: scripts/setup.sh [--dev]   (--dev adds the packages the fixture generator needs, and NVRTC)
-# NVRTC (--dev): nvidia-cuda-nvrtc 13.0.x gives .local/venv/.../nvidia/cu13/lib/libnvrtc.so.13, which the
-# crate's src/cuda/nvrtc.rs finds there; 13.0 matches the GPU machines' driver 580 (CUDA 13.0).
+# Usage: scripts/setup.sh [--dev] [--fixtures]
+#   --dev       what the tests need besides: NVRTC (nvidia-cuda-nvrtc 13.0.x gives
+#               .local/venv/.../nvidia/cu13/lib/libnvrtc.so.13, which src/cuda/nvrtc.rs finds there; 13.0
+#               matches the GPU machines' driver 580, CUDA 13.0)
+#   --fixtures  what scripts/make_fixtures.py needs (onnx, pillow, scikit-image)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=$root/.local/venv
@@ -15,9 +17,13 @@ if [ ! -x "$venv/bin/python" ]; then
   "$py" -m venv "$venv"
 fi
 pkgs=("onnxruntime==$ORT_VERSION" "numpy<3")
-if [ "${1:-}" = "--dev" ]; then pkgs+=("onnx==1.23.2" "pillow" "scikit-image==0.25.2"); fi
-# nvrtc: the kernels' compiler (tests/kernels_nvrtc.rs); newest 13.0.x on PyPI, matching driver 580 = CUDA 13.0.
-if [ "${1:-}" = "--dev" ]; then pkgs+=("nvidia-cuda-nvrtc==13.0.88"); fi
+for arg in "$@"; do
+  case "$arg" in
+    --dev) pkgs+=("nvidia-cuda-nvrtc==13.0.88") ;;
+    --fixtures) pkgs+=("onnx==1.23.2" "pillow==13.0.0" "scikit-image==0.25.2") ;;
+    *) echo "setup: unknown option $arg (use --dev, --fixtures)" >&2; exit 2 ;;
+  esac
+done
 missing=0
 for p in "${pkgs[@]}"; do
   "$venv/bin/python" -m pip show -q "${p%%[=<>]*}" >/dev/null 2>&1 || missing=1
