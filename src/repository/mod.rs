@@ -1,1 +1,3 @@
 //! The Triton model repository: config.pbtxt parsing, versions, and validation against the ONNX files.
+
+pub mod pbtxt;
