@@ -438,14 +438,19 @@ impl Ensemble {
 
     /// Runs the ensemble on named input tensors and returns its declared outputs by name, as Triton would.
     /// Inputs are checked against the ensemble's config (names, types, shapes) first.
-    pub fn run(&self, inputs: &[(&str, Tensor)]) -> Result<HashMap<String, Tensor>> {
+    pub fn run<I, S>(&self, inputs: I) -> Result<HashMap<String, Tensor>>
+    where
+        I: IntoIterator<Item = (S, Tensor)>,
+        S: Into<String>,
+    {
+        let inputs: Vec<(String, Tensor)> = inputs.into_iter().map(|(n, t)| (n.into(), t)).collect();
         for want in &self.plan.inputs {
             let Some((_, t)) = inputs.iter().find(|(n, _)| *n == want.name) else {
                 return Err(Error::Tensor {
                     model: self.plan.name.clone(),
                     tensor: want.name.clone(),
                     expected: "an input of this name".to_string(),
-                    found: format!("inputs named {:?}", inputs.iter().map(|(n, _)| *n).collect::<Vec<_>>()),
+                    found: format!("inputs named {:?}", inputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()),
                 });
             };
             let shape = want.shape(self.plan.max_batch_size);
@@ -460,8 +465,8 @@ impl Ensemble {
                 });
             }
         }
-        for (n, _) in inputs {
-            if !self.plan.inputs.iter().any(|t| t.name == *n) {
+        for (n, _) in &inputs {
+            if !self.plan.inputs.iter().any(|t| &t.name == n) {
                 return Err(Error::Tensor {
                     model: self.plan.name.clone(),
                     tensor: n.to_string(),
@@ -472,36 +477,13 @@ impl Ensemble {
         }
         let mut values = HashMap::new();
         for (n, t) in inputs {
-            let v: DynValue = match t.to_input(&self.plan.name)? {
-                ort::session::SessionInputValue::Owned(v) => v,
-                other => tensor_copy(&self.plan.name, &other)?,
-            };
-            values.insert(n.to_string(), v);
+            values.insert(n, t.into_value(&self.plan.name)?);
         }
         let mut worker = self.take_worker()?;
         let result = ensemble::execute(&self.plan, &mut worker.sessions, values);
         self.give_back(worker);
         let outputs = result?;
         outputs.iter().map(|(k, v)| Ok((k.clone(), Tensor::from_value(&self.plan.name, k, v)?))).collect()
-    }
-}
-
-/// Makes an owned ONNX Runtime value from a borrowed one (the ensemble executor keeps values across steps).
-fn tensor_copy(model: &str, v: &ort::session::SessionInputValue<'_>) -> Result<DynValue> {
-    let t = Tensor::from_value(model, "-", v)?;
-    match t.to_input(model)? {
-        ort::session::SessionInputValue::Owned(v) => Ok(v),
-        _ => match t {
-            Tensor::F32(a) => Ok(ort::value::Tensor::from_array(a).map_err(|e| Error::ort(model, e))?.into_dyn()),
-            Tensor::F16(a) => Ok(ort::value::Tensor::from_array(a).map_err(|e| Error::ort(model, e))?.into_dyn()),
-            Tensor::F64(a) => Ok(ort::value::Tensor::from_array(a).map_err(|e| Error::ort(model, e))?.into_dyn()),
-            Tensor::U8(a) => Ok(ort::value::Tensor::from_array(a).map_err(|e| Error::ort(model, e))?.into_dyn()),
-            Tensor::I8(a) => Ok(ort::value::Tensor::from_array(a).map_err(|e| Error::ort(model, e))?.into_dyn()),
-            Tensor::I16(a) => Ok(ort::value::Tensor::from_array(a).map_err(|e| Error::ort(model, e))?.into_dyn()),
-            Tensor::I32(a) => Ok(ort::value::Tensor::from_array(a).map_err(|e| Error::ort(model, e))?.into_dyn()),
-            Tensor::I64(a) => Ok(ort::value::Tensor::from_array(a).map_err(|e| Error::ort(model, e))?.into_dyn()),
-            Tensor::Bool(a) => Ok(ort::value::Tensor::from_array(a).map_err(|e| Error::ort(model, e))?.into_dyn()),
-        },
     }
 }
 
@@ -686,7 +668,11 @@ impl Pipeline {
     }
 
     /// Runs the ensemble on named tensors (see [`Ensemble::run`]).
-    pub fn run_ensemble(&self, inputs: &[(&str, Tensor)]) -> Result<HashMap<String, Tensor>> {
+    pub fn run_ensemble<I, S>(&self, inputs: I) -> Result<HashMap<String, Tensor>>
+    where
+        I: IntoIterator<Item = (S, Tensor)>,
+        S: Into<String>,
+    {
         self.ensemble.run(inputs)
     }
 
@@ -889,9 +875,9 @@ impl Pipeline {
         let dets = TensorRef::from_array_view(([1usize, rows, 6], &worker.detections[..rows * 6]))
             .map_err(|e| Error::ort(&r.model, e))?
             .into_dyn();
-        let inputs = vec![
+        let inputs: Vec<(String, ort::session::SessionInputValue<'_>)> = vec![
             (input_name(r, &self.roles.image)?, image),
-            (input_name(r, &self.roles.detect.output_tensor)?, dets),
+            (input_name(r, &self.roles.detect.output_tensor)?, dets.into()),
         ];
         let out = run_one(&mut worker.sessions, r, inputs)?;
         let side = self.geometry.crop as usize;

@@ -1,8 +1,7 @@
 //! Named tensors as the ensemble takes and returns them (Triton's tensors, in host memory).
 
 use ndarray::ArrayD;
-use ort::session::SessionInputValue;
-use ort::value::{DynValue, TensorElementType, TensorRef};
+use ort::value::{DynValue, TensorElementType};
 
 use crate::error::{Error, Result};
 use crate::repository::DataType;
@@ -76,22 +75,9 @@ impl Tensor {
         }
     }
 
-    /// A zero-copy ONNX Runtime view of this tensor (the array is made contiguous first if it is not).
-    pub(crate) fn to_input(&self, model: &str) -> Result<SessionInputValue<'_>> {
-        let wrap = |e| Error::ort(model, e);
-        each_variant!(self, a => {
-            let a = a.as_standard_layout();
-            let shape: Vec<i64> = a.shape().iter().map(|&d| d as i64).collect();
-            match a {
-                std::borrow::Cow::Borrowed(view) => {
-                    let slice = view.as_slice().ok_or_else(|| Error::ort(model, ort::Error::new("array is not contiguous")))?;
-                    Ok(TensorRef::from_array_view((shape, slice)).map_err(wrap)?.into_dyn().into())
-                }
-                std::borrow::Cow::Owned(owned) => {
-                    Ok(ort::value::Tensor::from_array(owned).map_err(wrap)?.into_dyn().into())
-                }
-            }
-        })
+    /// Moves this tensor into an ONNX Runtime value (no copy for contiguous arrays).
+    pub(crate) fn into_value(self, model: &str) -> Result<DynValue> {
+        each_variant!(self, a => Ok(ort::value::Tensor::from_array(a).map_err(|e| Error::ort(model, e))?.into_dyn()))
     }
 
     /// Copies an ONNX Runtime output into a host tensor.

@@ -134,8 +134,8 @@ fn bad_frames_are_typed_errors() {
 fn wrong_ensemble_input_is_a_typed_error() {
     let p = Pipeline::builder(repository()).stage_mode(StageMode::Model).build().unwrap();
     let small = clo_pipeline::Tensor::F32(ndarray::ArrayD::zeros(vec![1, 3, 10, 10]));
-    let err = p.run_ensemble(&[("original_image_3840_2160", small.clone())]).unwrap_err();
+    let err = p.run_ensemble([("original_image_3840_2160", small.clone())]).unwrap_err();
     assert!(matches!(&err, Error::Tensor { tensor, .. } if tensor == "original_image_3840_2160"), "{err:?}");
-    let err = p.run_ensemble(&[("wrong_name", small)]).unwrap_err();
+    let err = p.run_ensemble([("wrong_name", small)]).unwrap_err();
     assert!(matches!(err, Error::Tensor { .. }));
 }

@@ -27,7 +27,7 @@ fn ensemble_on_named_tensors_matches_python() {
     let p = model_pipeline();
     for stem in IMAGES {
         let g = Golden::load(stem);
-        let out = p.run_ensemble(&[("original_image_3840_2160", Tensor::F32(model_input(&rgb(stem))))]).unwrap();
+        let out = p.run_ensemble([("original_image_3840_2160", Tensor::F32(model_input(&rgb(stem))))]).unwrap();
         let mut names: Vec<_> = out.keys().cloned().collect();
         names.sort();
         assert_eq!(names, ["estimated_oil_pct", "processed_image_384_384", "yolo_detections"]);
