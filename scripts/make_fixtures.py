@@ -14,7 +14,7 @@ Writes, under tests/fixtures/:
 It also runs self-checks (numpy reference implementations of docs/geometry.md against the ONNX models) and exits
 non-zero if any of them fails.
 
-Usage (from the repository root, after `scripts/setup.sh --dev`):
+Usage (from the repository root, after `scripts/setup.sh --fixtures`):
     .local/venv/bin/python scripts/make_fixtures.py
 """
 
@@ -1383,7 +1383,7 @@ with the same onnxruntime/numpy/Pillow). Do not edit by hand.
 ## Regenerate
 
 ```sh
-scripts/setup.sh --dev
+scripts/setup.sh --fixtures
 .local/venv/bin/python scripts/make_fixtures.py
 ```
 

@@ -336,6 +336,12 @@ struct Worker {
     crop: Vec<f32>,
 }
 
+impl Worker {
+    fn new(sessions: HashMap<String, Session>) -> Worker {
+        Worker { sessions, frame_f32: Vec::new(), letterbox: Vec::new(), detections: Vec::new(), crop: Vec::new() }
+    }
+}
+
 impl Ensemble {
     /// Opens the repository at `path` (all models, or `load_models` and what they need), plans the ensemble
     /// `name` (or the only one), and validates every loaded model against its ONNX file.
@@ -372,29 +378,30 @@ impl Ensemble {
                 }
             }
         };
+        // Strict validation first, like Triton loading each model before the ensemble: every loaded model's
+        // served versions against their ONNX files. The sessions the plan needs become the first worker.
+        let mut validated: HashMap<(String, i64), Session> = HashMap::new();
+        for m in repository.models().filter(|m| !m.is_ensemble()) {
+            for v in m.served_versions() {
+                let file = m.model_file(v);
+                let s = runtime.session(&m.config.name, &file, options, &[])?;
+                crate::repository::validate_model(m, &file, &signature(&m.config.name, &s)?)?;
+                validated.insert((m.config.name.clone(), v), s);
+            }
+        }
         let plan = EnsemblePlan::build(&repository, entry)?;
         let mut files = HashMap::new();
+        let mut sessions = HashMap::new();
         for (model, version) in plan.models() {
             if let Some(m) = repository.model(model) {
                 files.insert(model.to_string(), m.model_file(version));
             }
-        }
-        let ens = Ensemble { repository, plan, runtime, options: options.clone(), files, workers: Mutex::new(Vec::new()) };
-        // Strict validation: every loaded model (not only the plan's) against its ONNX file. The plan's
-        // sessions are kept as the first worker.
-        let worker = ens.new_worker()?;
-        for m in ens.repository.models().filter(|m| !m.is_ensemble()) {
-            if ens.files.contains_key(&m.config.name) {
-                continue;
-            }
-            for v in m.served_versions() {
-                let file = m.model_file(v);
-                let s = ens.runtime.session(&m.config.name, &file, &ens.options, &[])?;
-                crate::repository::validate_model(m, &file, &signature(&m.config.name, &s)?)?;
+            if let Some(s) = validated.remove(&(model.to_string(), version)) {
+                sessions.insert(model.to_string(), s);
             }
         }
-        ens.give_back(worker);
-        Ok(ens)
+        let first = Worker::new(sessions);
+        Ok(Ensemble { repository, plan, runtime, options: options.clone(), files, workers: Mutex::new(vec![first]) })
     }
 
     /// The execution plan.
@@ -421,7 +428,7 @@ impl Ensemble {
             }
             sessions.insert(model.clone(), s);
         }
-        Ok(Worker { sessions, frame_f32: Vec::new(), letterbox: Vec::new(), detections: Vec::new(), crop: Vec::new() })
+        Ok(Worker::new(sessions))
     }
 
     fn take_worker(&self) -> Result<Worker> {
