@@ -1038,6 +1038,46 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_mutated_configs_never_panic() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/configs");
+        let seeds: Vec<Vec<char>> = ["ensemble", "postprocessing", "efficientnet_v2"]
+            .iter()
+            .map(|n| {
+                std::fs::read_to_string(dir.join(format!("{n}.pbtxt")))
+                    .unwrap()
+                    .chars()
+                    .collect()
+            })
+            .collect();
+        let alphabet: Vec<char> = "{}[]:,\"-019xTYPE_FP32 \nname dims key value step reshape shape"
+            .chars()
+            .collect();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n.max(1) as u64) as usize
+        };
+        for round in 0..3000 {
+            let mut s = seeds[round % seeds.len()].clone();
+            for _ in 0..1 + rnd(6) {
+                let at = rnd(s.len() + 1);
+                let c = alphabet[rnd(alphabet.len())];
+                match rnd(3) {
+                    0 if at < s.len() => {
+                        s.remove(at);
+                    }
+                    1 if at < s.len() => s[at] = c,
+                    _ => s.insert(at, c),
+                }
+            }
+            let text: String = s.into_iter().collect();
+            let _ = ModelConfig::parse(&text, Path::new("f"), "ensemble");
+        }
+    }
+
+    #[test]
     fn syntax_errors_pass_through() {
         match ModelConfig::parse("input { dims ] }", Path::new("c.pbtxt"), "m") {
             Err(Error::ConfigSyntax {

@@ -950,7 +950,10 @@ impl Message {
                 }
                 first => {
                     // A run of scalars of the same name is written as a list.
-                    let run: Vec<&Value> = self.fields[i..]
+                    let run: Vec<&Value> = self
+                        .fields
+                        .get(i..)
+                        .unwrap_or_default()
                         .iter()
                         .take_while(|g| {
                             g.name == field.name && !matches!(g.value, Value::Message(_))
@@ -1281,6 +1284,22 @@ neg: -9223372036854775808
             panic!()
         };
         assert_eq!(*back, once);
+    }
+
+    #[test]
+    fn guide_configs_round_trip() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/configs");
+        for name in [
+            "preprocessing",
+            "yolov8",
+            "postprocessing",
+            "efficientnet_v2",
+            "ensemble",
+        ] {
+            let text = std::fs::read_to_string(dir.join(format!("{name}.pbtxt"))).unwrap();
+            let once = p(&text);
+            assert_eq!(p(&once.to_string()), once, "{name}");
+        }
     }
 
     /// A small deterministic PRNG for the fuzz tests (xorshift64*).
