@@ -16,7 +16,8 @@ struct Args {
     mode: StageMode,
 }
 
-const USAGE: &str = "usage: infer [--repository DIR] [--json] [--save-crop FILE.png] [--stage-mode auto|model|native] IMAGE";
+const USAGE: &str =
+    "usage: infer [--repository DIR] [--json] [--save-crop FILE.png] [--stage-mode auto|model|native] IMAGE";
 
 fn parse_args() -> Result<Args, String> {
     let mut repository = PathBuf::from("tests/fixtures/model_repository");

@@ -78,11 +78,17 @@ impl EnsemblePlan {
                 ))
             })?;
             if model.is_ensemble() {
-                return Err(err(format!("step {i}: model `{}` is itself an ensemble; nested ensembles are not supported", step.model_name)));
+                return Err(err(format!(
+                    "step {i}: model `{}` is itself an ensemble; nested ensembles are not supported",
+                    step.model_name
+                )));
             }
             let served = model.served_versions();
             let version = if step.model_version < 0 {
-                *served.iter().max().ok_or_else(|| err(format!("step {i}: model `{}` serves no version", step.model_name)))?
+                *served
+                    .iter()
+                    .max()
+                    .ok_or_else(|| err(format!("step {i}: model `{}` serves no version", step.model_name)))?
             } else if served.contains(&step.model_version) {
                 step.model_version
             } else {
@@ -113,9 +119,14 @@ impl EnsemblePlan {
                 if let Some(prev) = producer.insert(value.as_str(), Some(i)) {
                     let by = match prev {
                         None => "the ensemble's input".to_string(),
-                        Some(p) => format!("step {p} (`{}`)", sched.steps.get(p).map(|s| s.model_name.as_str()).unwrap_or("?")),
+                        Some(p) => {
+                            format!("step {p} (`{}`)", sched.steps.get(p).map(|s| s.model_name.as_str()).unwrap_or("?"))
+                        }
                     };
-                    return Err(err(format!("tensor `{value}` is produced twice: by {by} and by step {i} (`{}`)", cfg.name)));
+                    return Err(err(format!(
+                        "tensor `{value}` is produced twice: by {by} and by step {i} (`{}`)",
+                        cfg.name
+                    )));
                 }
                 tensors.insert(value.clone(), (t.data_type, t.shape(cfg.max_batch_size)));
             }
@@ -148,15 +159,15 @@ impl EnsemblePlan {
                     Some(None) => {}
                 }
                 let want = cfg.and_then(|c| c.inputs.iter().find(|t| &t.name == key)).map(|t| t.data_type);
-                if let (Some(want), Some((have, _))) = (want, tensors.get(value)) {
-                    if want != *have {
-                        return Err(err(format!(
-                            "step {i} (`{}`) input `{key}` is {} but tensor `{value}` is {}",
-                            step.model,
-                            want.as_triton(),
-                            have.as_triton()
-                        )));
-                    }
+                if let (Some(want), Some((have, _))) = (want, tensors.get(value))
+                    && want != *have
+                {
+                    return Err(err(format!(
+                        "step {i} (`{}`) input `{key}` is {} but tensor `{value}` is {}",
+                        step.model,
+                        want.as_triton(),
+                        have.as_triton()
+                    )));
                 }
             }
         }
@@ -164,15 +175,15 @@ impl EnsemblePlan {
             match producer.get(t.name.as_str()) {
                 None => return Err(err(format!("ensemble output `{}` is produced by no step", t.name))),
                 Some(_) => {
-                    if let Some((have, _)) = tensors.get(&t.name) {
-                        if *have != t.data_type {
-                            return Err(err(format!(
-                                "ensemble output `{}` is declared {} but produced as {}",
-                                t.name,
-                                t.data_type.as_triton(),
-                                have.as_triton()
-                            )));
-                        }
+                    if let Some((have, _)) = tensors.get(&t.name)
+                        && *have != t.data_type
+                    {
+                        return Err(err(format!(
+                            "ensemble output `{}` is declared {} but produced as {}",
+                            t.name,
+                            t.data_type.as_triton(),
+                            have.as_triton()
+                        )));
                     }
                 }
             }
@@ -189,8 +200,10 @@ impl EnsemblePlan {
                     order.push(i);
                 }
                 None => {
-                    let stuck: Vec<String> =
-                        (0..steps.len()).filter(|&i| !done[i]).map(|i| format!("step {i} (`{}`)", steps[i].model)).collect();
+                    let stuck: Vec<String> = (0..steps.len())
+                        .filter(|&i| !done[i])
+                        .map(|i| format!("step {i} (`{}`)", steps[i].model))
+                        .collect();
                     return Err(err(format!("the steps form a cycle: {}", stuck.join(", "))));
                 }
             }
@@ -206,10 +219,10 @@ impl EnsemblePlan {
             }
         }
         for (tensor, i) in last_reader {
-            if !outputs.contains(tensor.as_str()) {
-                if let Some(s) = ordered.get_mut(i) {
-                    s.release_after.push(tensor);
-                }
+            if !outputs.contains(tensor.as_str())
+                && let Some(s) = ordered.get_mut(i)
+            {
+                s.release_after.push(tensor);
             }
         }
         for s in &mut ordered {
@@ -229,7 +242,11 @@ impl EnsemblePlan {
     /// Every model the plan runs, once each, in execution order.
     pub fn models(&self) -> Vec<(&str, i64)> {
         let mut seen = HashSet::new();
-        self.steps.iter().filter(|s| seen.insert((&s.model, s.version))).map(|s| (s.model.as_str(), s.version)).collect()
+        self.steps
+            .iter()
+            .filter(|s| seen.insert((&s.model, s.version)))
+            .map(|s| (s.model.as_str(), s.version))
+            .collect()
     }
 
     /// The steps that read `tensor`.

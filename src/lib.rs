@@ -15,9 +15,7 @@ mod tensor;
 pub use ensemble::EnsemblePlan;
 pub use error::{Error, Result};
 pub use ops::geometry::Geometry;
-pub use pipeline::{
-    Detection, Ensemble, Inference, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings,
-};
+pub use pipeline::{Detection, Ensemble, Inference, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings};
 pub use runtime::{OptimizationLevel, RuntimeOptions};
 pub use tensor::Tensor;
 

@@ -247,7 +247,8 @@ impl PipelineBuilder {
     /// Loads ONNX Runtime and the repository, validates every model against its ONNX file, plans the
     /// ensemble, recognises the CLO stages, and settles each stage's mode.
     pub fn build(self) -> Result<Pipeline> {
-        let ensemble = Ensemble::load(&self.repository, self.ensemble.as_deref(), self.load_models.clone(), &self.runtime)?;
+        let ensemble =
+            Ensemble::load(&self.repository, self.ensemble.as_deref(), self.load_models.clone(), &self.runtime)?;
         let roles = Roles::recognise(&ensemble.plan)?;
         let mut geometry = roles.geometry(&ensemble.plan)?;
         if let Some(v) = self.pad_value {
@@ -280,8 +281,10 @@ impl PipelineBuilder {
             let report = pipeline.parity_rgb8(&probe, w, h)?;
             let ok_pre = report.letterbox_max_abs <= pipeline.tolerance;
             let ok_post = report.crop_max_abs <= pipeline.tolerance;
-            pipeline.preprocess = settle(self.preprocess, ok_pre, "preprocess", report.letterbox_max_abs, pipeline.tolerance);
-            pipeline.postprocess = settle(self.postprocess, ok_post, "postprocess", report.crop_max_abs, pipeline.tolerance);
+            pipeline.preprocess =
+                settle(self.preprocess, ok_pre, "preprocess", report.letterbox_max_abs, pipeline.tolerance);
+            pipeline.postprocess =
+                settle(self.postprocess, ok_post, "postprocess", report.crop_max_abs, pipeline.tolerance);
         }
         tracing::info!(
             ensemble = %pipeline.ensemble.plan.name,
@@ -297,7 +300,12 @@ fn settle(asked: StageMode, ok: bool, stage: &str, diff: f32, tol: f32) -> Stage
     match asked {
         StageMode::Auto if ok => StageMode::Native,
         StageMode::Auto => {
-            tracing::warn!(stage, max_abs_diff = diff, tolerance = tol, "native stage differs from the repository's model; using the model");
+            tracing::warn!(
+                stage,
+                max_abs_diff = diff,
+                tolerance = tol,
+                "native stage differs from the repository's model; using the model"
+            );
             StageMode::Model
         }
         other => other,
@@ -345,7 +353,12 @@ impl Worker {
 impl Ensemble {
     /// Opens the repository at `path` (all models, or `load_models` and what they need), plans the ensemble
     /// `name` (or the only one), and validates every loaded model against its ONNX file.
-    pub fn load(path: &Path, name: Option<&str>, load_models: Option<Vec<String>>, options: &RuntimeOptions) -> Result<Ensemble> {
+    pub fn load(
+        path: &Path,
+        name: Option<&str>,
+        load_models: Option<Vec<String>>,
+        options: &RuntimeOptions,
+    ) -> Result<Ensemble> {
         let runtime = Runtime::load(options.library_path.as_deref())?;
         let repository = Repository::open_with(path, &LoadOptions { load_models })?;
         let entry = match name {
@@ -477,7 +490,10 @@ impl Ensemble {
                 return Err(Error::Tensor {
                     model: self.plan.name.clone(),
                     tensor: n.to_string(),
-                    expected: format!("one of the ensemble's inputs {:?}", self.plan.inputs.iter().map(|t| &t.name).collect::<Vec<_>>()),
+                    expected: format!(
+                        "one of the ensemble's inputs {:?}",
+                        self.plan.inputs.iter().map(|t| &t.name).collect::<Vec<_>>()
+                    ),
                     found: "an unknown input".to_string(),
                 });
             }
@@ -564,16 +580,20 @@ impl Roles {
         };
         let reads_only_image = |i: usize| plan.steps[i].inputs.len() == 1 && plan.steps[i].inputs[0].1 == image.name;
         let reads_image_and_one = |i: usize| {
-            plan.steps[i].inputs.len() == 2 && plan.steps[i].inputs.iter().filter(|(_, v)| *v == image.name).count() == 1
+            plan.steps[i].inputs.len() == 2
+                && plan.steps[i].inputs.iter().filter(|(_, v)| *v == image.name).count() == 1
         };
         let pre = (0..4).filter(|&i| reads_only_image(i)).collect::<Vec<_>>();
         let post = (0..4).filter(|&i| reads_image_and_one(i)).collect::<Vec<_>>();
         let ([pre], [post]) = (pre.as_slice(), post.as_slice()) else {
-            return Err(err("expected exactly one step reading only the image and one reading the image and one more tensor".into()));
+            return Err(err(
+                "expected exactly one step reading only the image and one reading the image and one more tensor".into(),
+            ));
         };
         let preprocess = names(*pre)?;
         let postprocess = names(*post)?;
-        let det_tensor = plan.steps[*post].inputs.iter().map(|(_, v)| v).find(|v| **v != image.name).cloned().unwrap_or_default();
+        let det_tensor =
+            plan.steps[*post].inputs.iter().map(|(_, v)| v).find(|v| **v != image.name).cloned().unwrap_or_default();
         let det = plan.writer(&det_tensor).ok_or_else(|| err(format!("no step writes `{det_tensor}`")))?;
         let detect = names(det)?;
         if detect.inputs.len() != 1 || !detect.inputs.contains_key(&preprocess.output_tensor) {
@@ -603,7 +623,10 @@ impl Roles {
                 (DataType::Fp32, Some(hw)) => Ok(hw),
                 _ => Err(Error::Ensemble {
                     model: plan.name.clone(),
-                    message: format!("tensor `{tensor}` must be TYPE_FP32 [1,3,H,W] with static H, W; it is {} {shape:?}", dt.as_triton()),
+                    message: format!(
+                        "tensor `{tensor}` must be TYPE_FP32 [1,3,H,W] with static H, W; it is {} {shape:?}",
+                        dt.as_triton()
+                    ),
                 }),
             }
         };
@@ -629,11 +652,11 @@ struct DetFrame {
 }
 
 impl DetFrame {
-    fn to_original(&self, x: f32, y: f32) -> (f32, f32) {
+    fn original_of(&self, x: f32, y: f32) -> (f32, f32) {
         let (ox, oy) = self.lb.to_original(x, y);
         (ox * self.sx, oy * self.sy)
     }
-    fn to_letterbox(&self, x: f32, y: f32) -> (f32, f32) {
+    fn letterbox_of(&self, (x, y): (f32, f32)) -> (f32, f32) {
         self.lb.to_letterbox(x / self.sx, y / self.sy)
     }
 }
@@ -769,7 +792,11 @@ impl Pipeline {
             let t = Instant::now();
             let dframe = if pre == StageMode::Model {
                 self.model_letterbox(&mut worker, frame, width, height)?;
-                DetFrame { lb: Letterbox::new(mw, mh, g.letterbox)?, sx: width as f32 / mw as f32, sy: height as f32 / mh as f32 }
+                DetFrame {
+                    lb: Letterbox::new(mw, mh, g.letterbox)?,
+                    sx: width as f32 / mw as f32,
+                    sy: height as f32 / mh as f32,
+                }
             } else {
                 ensure_len(&mut worker.letterbox, 3 * g.letterbox as usize * g.letterbox as usize);
                 let lb = cpu::letterbox(frame, width, height, g, &mut worker.letterbox)?;
@@ -793,7 +820,11 @@ impl Pipeline {
             ]);
             if post == StageMode::Model {
                 // The postprocessing model sees detections in the letterbox of the model-size frame.
-                let mframe = DetFrame { lb: Letterbox::new(mw, mh, g.letterbox)?, sx: width as f32 / mw as f32, sy: height as f32 / mh as f32 };
+                let mframe = DetFrame {
+                    lb: Letterbox::new(mw, mh, g.letterbox)?,
+                    sx: width as f32 / mw as f32,
+                    sy: height as f32 / mh as f32,
+                };
                 worker.detections.clear();
                 worker.detections.extend_from_slice(&dets);
                 if pre != StageMode::Model {
@@ -856,7 +887,8 @@ impl Pipeline {
         let r = &self.roles.detect;
         let side = self.geometry.letterbox as usize;
         let input = view(&r.model, &worker.letterbox, [1, 3, side, side])?;
-        let out = run_one(&mut worker.sessions, r, vec![(input_name(r, &self.roles.preprocess.output_tensor)?, input)])?;
+        let out =
+            run_one(&mut worker.sessions, r, vec![(input_name(r, &self.roles.preprocess.output_tensor)?, input)])?;
         let (shape, data) = out.try_extract_tensor::<f32>().map_err(|e| Error::ort(&r.model, e))?;
         if shape.last() != Some(&6) {
             return Err(Error::Tensor {
@@ -897,8 +929,8 @@ impl Pipeline {
         let b = match geometry::best_detection(&worker.detections, g.score_threshold) {
             Some(row) => {
                 let r = worker.detections.get(row * 6..row * 6 + 4).unwrap_or(&[0.0; 4]);
-                let (x1, y1) = dframe.to_original(r[0], r[1]);
-                let (x2, y2) = dframe.to_original(r[2], r[3]);
+                let (x1, y1) = dframe.original_of(r[0], r[1]);
+                let (x2, y2) = dframe.original_of(r[2], r[3]);
                 CropBox::ordered_clamped(x1, y1, x2, y2, width, height)
             }
             None => CropBox::full_frame(width, height),
@@ -913,7 +945,8 @@ impl Pipeline {
         let r = &self.roles.estimate;
         let side = self.geometry.crop as usize;
         let input = view(&r.model, &worker.crop, [1, 3, side, side])?;
-        let out = run_one(&mut worker.sessions, r, vec![(input_name(r, &self.roles.postprocess.output_tensor)?, input)])?;
+        let out =
+            run_one(&mut worker.sessions, r, vec![(input_name(r, &self.roles.postprocess.output_tensor)?, input)])?;
         let (_, data) = out.try_extract_tensor::<f32>().map_err(|e| Error::ort(&r.model, e))?;
         match data {
             [v] => Ok(*v),
@@ -933,10 +966,16 @@ fn typed_detections(dets: &[f32], dframe: &DetFrame, g: &Geometry, width: u32, h
         .enumerate()
         .filter(|(_, r)| r.iter().take(5).all(|v| v.is_finite()) && r[4] >= g.score_threshold)
         .map(|(row, r)| {
-            let (x1, y1) = dframe.to_original(r[0], r[1]);
-            let (x2, y2) = dframe.to_original(r[2], r[3]);
+            let (x1, y1) = dframe.original_of(r[0], r[1]);
+            let (x2, y2) = dframe.original_of(r[2], r[3]);
             let b = CropBox::ordered_clamped(x1, y1, x2, y2, width, height);
-            Detection { row, bbox: [b.x1, b.y1, b.x2, b.y2], letterbox_bbox: [r[0], r[1], r[2], r[3]], score: r[4], class: r[5] }
+            Detection {
+                row,
+                bbox: [b.x1, b.y1, b.x2, b.y2],
+                letterbox_bbox: [r[0], r[1], r[2], r[3]],
+                score: r[4],
+                class: r[5],
+            }
         })
         .collect()
 }
@@ -944,18 +983,12 @@ fn typed_detections(dets: &[f32], dframe: &DetFrame, g: &Geometry, width: u32, h
 /// Moves rows' boxes from one detector frame to another (through original pixels).
 fn remap_rows(rows: &mut [f32], from: &DetFrame, to: &DetFrame) {
     for r in rows.chunks_exact_mut(6) {
-        let (x1, y1) = to.to_letterbox_pt(from.to_original(r[0], r[1]));
-        let (x2, y2) = to.to_letterbox_pt(from.to_original(r[2], r[3]));
+        let (x1, y1) = to.letterbox_of(from.original_of(r[0], r[1]));
+        let (x2, y2) = to.letterbox_of(from.original_of(r[2], r[3]));
         r[0] = x1;
         r[1] = y1;
         r[2] = x2;
         r[3] = y2;
-    }
-}
-
-impl DetFrame {
-    fn to_letterbox_pt(&self, p: (f32, f32)) -> (f32, f32) {
-        self.to_letterbox(p.0, p.1)
     }
 }
 
@@ -989,7 +1022,11 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) })
 }
 
-fn view<'a, const N: usize>(model: &str, data: &'a [f32], shape: [usize; N]) -> Result<ort::session::SessionInputValue<'a>> {
+fn view<'a, const N: usize>(
+    model: &str,
+    data: &'a [f32],
+    shape: [usize; N],
+) -> Result<ort::session::SessionInputValue<'a>> {
     Ok(TensorRef::from_array_view((shape, data)).map_err(|e| Error::ort(model, e))?.into_dyn().into())
 }
 
@@ -1005,10 +1042,9 @@ fn run_one(
     r: &StepNames,
     inputs: Vec<(String, ort::session::SessionInputValue<'_>)>,
 ) -> Result<DynValue> {
-    let s = sessions.get_mut(&r.model).ok_or_else(|| Error::Ensemble {
-        model: r.model.clone(),
-        message: "no session for this model".to_string(),
-    })?;
+    let s = sessions
+        .get_mut(&r.model)
+        .ok_or_else(|| Error::Ensemble { model: r.model.clone(), message: "no session for this model".to_string() })?;
     let mut out = s.run(inputs).map_err(|e| Error::ort(&r.model, e))?;
     out.remove(&r.output).ok_or_else(|| Error::Tensor {
         model: r.model.clone(),

@@ -199,7 +199,9 @@ fn candidates(explicit: Option<&Path>, tried: &mut Vec<String>) -> Vec<Candidate
         }
     }
     if !local_found {
-        tried.push("  .local/onnxruntime/ (project-local): not found in the current directory or its parents".to_string());
+        tried.push(
+            "  .local/onnxruntime/ (project-local): not found in the current directory or its parents".to_string(),
+        );
     }
     match python_onnxruntime_dir() {
         Ok(capi) => push_dir_or_file(&capi, "Python onnxruntime package", tried),
@@ -233,9 +235,9 @@ fn library_in(dir: &Path) -> Option<PathBuf> {
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("libonnxruntime.so.") || n == "onnxruntime.dll" || n == "libonnxruntime.dylib")
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("libonnxruntime.so.") || n == "onnxruntime.dll" || n == "libonnxruntime.dylib"
+            })
         })
         .collect();
     found.sort();

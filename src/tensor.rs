@@ -86,7 +86,9 @@ impl Tensor {
         let ty = v.dtype().tensor_type();
         Ok(match ty {
             Some(TensorElementType::Float32) => Tensor::F32(v.try_extract_array::<f32>().map_err(wrap)?.to_owned()),
-            Some(TensorElementType::Float16) => Tensor::F16(v.try_extract_array::<half::f16>().map_err(wrap)?.to_owned()),
+            Some(TensorElementType::Float16) => {
+                Tensor::F16(v.try_extract_array::<half::f16>().map_err(wrap)?.to_owned())
+            }
             Some(TensorElementType::Float64) => Tensor::F64(v.try_extract_array::<f64>().map_err(wrap)?.to_owned()),
             Some(TensorElementType::Uint8) => Tensor::U8(v.try_extract_array::<u8>().map_err(wrap)?.to_owned()),
             Some(TensorElementType::Int8) => Tensor::I8(v.try_extract_array::<i8>().map_err(wrap)?.to_owned()),

@@ -57,25 +57,8 @@ mod cpu {
     }
 
     /// `ops::cpu::resize_to_nchw`.
-    pub fn resize_to_nchw(
-        f: &[u8],
-        w: usize,
-        h: usize,
-        out_w: usize,
-        out_h: usize,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        ops::cpu::resize_to_nchw(
-            f,
-            w as u32,
-            h as u32,
-            out_w as u32,
-            out_h as u32,
-            scale,
-            out,
-        )
-        .unwrap();
+    pub fn resize_to_nchw(f: &[u8], w: usize, h: usize, out_w: usize, out_h: usize, scale: f32, out: &mut [f32]) {
+        ops::cpu::resize_to_nchw(f, w as u32, h as u32, out_w as u32, out_h as u32, scale, out).unwrap();
     }
 
     /// `ops::cpu::letterbox` with the default geometry but `side`, `pad_value` and `scale`.
@@ -88,12 +71,7 @@ mod cpu {
         scale: f32,
         out: &mut [f32],
     ) -> Letterbox {
-        let g = Geometry {
-            letterbox: side as u32,
-            pad_value,
-            scale,
-            ..Geometry::default()
-        };
+        let g = Geometry { letterbox: side as u32, pad_value, scale, ..Geometry::default() };
         ops::cpu::letterbox(f, w as u32, h as u32, &g, out).unwrap();
         letterbox_params(w, h, side)
     }
@@ -111,43 +89,16 @@ mod cpu {
     }
 
     /// `ops::cpu::crop_resize`.
-    pub fn crop_resize(
-        f: &[u8],
-        w: usize,
-        h: usize,
-        b: &[f32; 4],
-        side: usize,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        let b = CropBox {
-            x1: b[0],
-            y1: b[1],
-            x2: b[2],
-            y2: b[3],
-        };
+    pub fn crop_resize(f: &[u8], w: usize, h: usize, b: &[f32; 4], side: usize, scale: f32, out: &mut [f32]) {
+        let b = CropBox { x1: b[0], y1: b[1], x2: b[2], y2: b[3] };
         ops::cpu::crop_resize(f, w as u32, h as u32, &b, side as u32, scale, out).unwrap();
     }
 }
 
-type LetterboxFn =
-    unsafe extern "C" fn(*const u8, i32, i32, i32, *mut f32, i32, i32, i32, i32, i32, f32, f32);
+type LetterboxFn = unsafe extern "C" fn(*const u8, i32, i32, i32, *mut f32, i32, i32, i32, i32, i32, f32, f32);
 type ResizeFn = unsafe extern "C" fn(*const u8, i32, i32, i32, *mut f32, i32, i32, f32);
 type CropFn = unsafe extern "C" fn(*const u8, i32, i32, i32, *const f32, *mut f32, i32, f32);
-type BestBoxFn = unsafe extern "C" fn(
-    *const f32,
-    i32,
-    f32,
-    i32,
-    i32,
-    i32,
-    i32,
-    i32,
-    i32,
-    *mut f32,
-    *mut i32,
-    i32,
-);
+type BestBoxFn = unsafe extern "C" fn(*const f32, i32, f32, i32, i32, i32, i32, i32, i32, *mut f32, *mut i32, i32);
 
 /// The kernels built as a CPU library, or why not.
 struct Shim {
@@ -173,16 +124,7 @@ fn build_shim() -> Result<Shim, String> {
         .collect();
     sources.sort();
     let out = Command::new("g++")
-        .args([
-            "-std=c++20",
-            "-O2",
-            "-shared",
-            "-fPIC",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-pthread",
-        ])
+        .args(["-std=c++20", "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", "-pthread"])
         .arg("-DCLO_CPU_SHIM")
         .arg("-I")
         .arg(kernels_dir())
@@ -193,10 +135,7 @@ fn build_shim() -> Result<Shim, String> {
         .output()
         .map_err(|e| format!("SKIP-NO-GXX: g++ could not be run: {e}"))?;
     if !out.status.success() {
-        panic!(
-            "g++ failed to build the shim:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        panic!("g++ failed to build the shim:\n{}", String::from_utf8_lossy(&out.stderr));
     }
     // SAFETY: the library was just built from this crate's kernels; its initialisers only set up the C++
     // runtime's statics, and it stays loaded for the whole test process (in a static).
@@ -204,25 +143,11 @@ fn build_shim() -> Result<Shim, String> {
     // SAFETY: each symbol is an `extern "C"` launcher defined in kernels/*.cu with exactly these
     // parameter types; the function pointers are used only while `_lib` (same struct) is alive.
     unsafe {
-        let letterbox = *lib
-            .get::<LetterboxFn>(b"shim_letterbox\0")
-            .map_err(|e| e.to_string())?;
-        let resize = *lib
-            .get::<ResizeFn>(b"shim_resize\0")
-            .map_err(|e| e.to_string())?;
-        let crop = *lib
-            .get::<CropFn>(b"shim_crop_resize\0")
-            .map_err(|e| e.to_string())?;
-        let best_box = *lib
-            .get::<BestBoxFn>(b"shim_best_box\0")
-            .map_err(|e| e.to_string())?;
-        Ok(Shim {
-            _lib: lib,
-            letterbox,
-            resize,
-            crop,
-            best_box,
-        })
+        let letterbox = *lib.get::<LetterboxFn>(b"shim_letterbox\0").map_err(|e| e.to_string())?;
+        let resize = *lib.get::<ResizeFn>(b"shim_resize\0").map_err(|e| e.to_string())?;
+        let crop = *lib.get::<CropFn>(b"shim_crop_resize\0").map_err(|e| e.to_string())?;
+        let best_box = *lib.get::<BestBoxFn>(b"shim_best_box\0").map_err(|e| e.to_string())?;
+        Ok(Shim { _lib: lib, letterbox, resize, crop, best_box })
     }
 }
 
@@ -232,10 +157,7 @@ fn shim() -> Option<&'static Shim> {
     match SHIM.get_or_init(build_shim) {
         Ok(s) => Some(s),
         Err(e) if e.starts_with("SKIP-NO-GXX") && std::env::var_os("CI").is_none() => {
-            println!(
-                "SKIP: kernels not run on the CPU: {}",
-                e.trim_start_matches("SKIP-NO-GXX: ")
-            );
+            println!("SKIP: kernels not run on the CPU: {}", e.trim_start_matches("SKIP-NO-GXX: "));
             None
         }
         Err(e) => panic!("CPU shim unavailable: {e}"),
@@ -267,11 +189,7 @@ impl Rng {
 impl Frame {
     /// The frame without row padding, as the CPU stages take it.
     fn packed(&self) -> Vec<u8> {
-        self.data
-            .chunks(self.pitch)
-            .flat_map(|row| &row[..3 * self.w])
-            .copied()
-            .collect()
+        self.data.chunks(self.pitch).flat_map(|row| &row[..3 * self.w]).copied().collect()
     }
 }
 
@@ -288,22 +206,11 @@ fn frame(w: usize, h: usize, row_padding: usize, seed: u64) -> Frame {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 /// The frame sizes every image stage is checked on: 4K and 1080p, odd and tiny, and not 16:9.
-const SIZES: &[(usize, usize)] = &[
-    (3840, 2160),
-    (1920, 1080),
-    (1, 1),
-    (7, 13),
-    (641, 359),
-    (4000, 3000),
-    (360, 1000),
-];
+const SIZES: &[(usize, usize)] = &[(3840, 2160), (1920, 1080), (1, 1), (7, 13), (641, 359), (4000, 3000), (360, 1000)];
 
 #[test]
 fn letterbox_matches_cpu() {
@@ -338,12 +245,7 @@ fn letterbox_matches_cpu() {
     }
     assert_eq!(
         cpu::letterbox_params(3840, 2160, SIDE),
-        cpu::Letterbox {
-            new_w: 640,
-            new_h: 360,
-            pad_left: 0,
-            pad_top: 140
-        }
+        cpu::Letterbox { new_w: 640, new_h: 360, pad_left: 0, pad_top: 140 }
     );
 }
 
@@ -404,27 +306,11 @@ fn detection_cases() -> Vec<(&'static str, Vec<f32>)> {
     let random: Vec<(usize, [f32; 6])> = (0..ROWS)
         .map(|i| {
             let (x, y) = (rng.f32() * 640.0, rng.f32() * 640.0);
-            (
-                i,
-                [
-                    x,
-                    y,
-                    x + rng.f32() * 200.0,
-                    y + rng.f32() * 200.0,
-                    rng.f32(),
-                    0.0,
-                ],
-            )
+            (i, [x, y, x + rng.f32() * 200.0, y + rng.f32() * 200.0, rng.f32(), 0.0])
         })
         .collect();
     vec![
-        (
-            "typical",
-            dets(&[
-                (0, [10., 150., 200., 300., 0.5, 0.]),
-                (3, [300., 200., 400., 420., 0.9, 0.]),
-            ]),
-        ),
+        ("typical", dets(&[(0, [10., 150., 200., 300., 0.5, 0.]), (3, [300., 200., 400., 420., 0.9, 0.])])),
         ("random 300 rows", dets(&random)),
         (
             "tie: lowest row wins (same thread, other threads)",
@@ -435,17 +321,8 @@ fn detection_cases() -> Vec<(&'static str, Vec<f32>)> {
                 (200, [7., 160., 70., 210., 0.8, 0.]),
             ]),
         ),
-        (
-            "score == threshold is a candidate",
-            dets(&[(7, [64., 200., 128., 260., THRESHOLD, 0.])]),
-        ),
-        (
-            "all below threshold",
-            dets(&[
-                (0, [10., 150., 200., 300., 0.2, 0.]),
-                (1, [1., 2., 3., 4., 0.24, 0.]),
-            ]),
-        ),
+        ("score == threshold is a candidate", dets(&[(7, [64., 200., 128., 260., THRESHOLD, 0.])])),
+        ("all below threshold", dets(&[(0, [10., 150., 200., 300., 0.2, 0.]), (1, [1., 2., 3., 4., 0.24, 0.])])),
         ("empty (all zero rows)", dets(&[])),
         (
             "NaN and infinite rows are skipped",
@@ -458,37 +335,16 @@ fn detection_cases() -> Vec<(&'static str, Vec<f32>)> {
                 (5, [20., 160., 220., 320., 0.4, nan]),
             ]),
         ),
-        (
-            "only NaN rows",
-            dets(&[(0, [nan; 6]), (299, [1., 2., 3., 4., nan, 0.])]),
-        ),
-        (
-            "inverted box",
-            dets(&[(9, [400., 450., 100., 180., 0.7, 1.])]),
-        ),
-        (
-            "zero-area box",
-            dets(&[(9, [320., 320., 320., 320., 0.7, 1.])]),
-        ),
-        (
-            "box over the borders",
-            dets(&[(299, [-50., -20., 700., 900., 0.6, 0.])]),
-        ),
-        (
-            "box in the padding, above the image",
-            dets(&[(4, [100., 0., 200., 100., 0.6, 0.])]),
-        ),
+        ("only NaN rows", dets(&[(0, [nan; 6]), (299, [1., 2., 3., 4., nan, 0.])])),
+        ("inverted box", dets(&[(9, [400., 450., 100., 180., 0.7, 1.])])),
+        ("zero-area box", dets(&[(9, [320., 320., 320., 320., 0.7, 1.])])),
+        ("box over the borders", dets(&[(299, [-50., -20., 700., 900., 0.6, 0.])])),
+        ("box in the padding, above the image", dets(&[(4, [100., 0., 200., 100., 0.6, 0.])])),
         (
             "box entirely outside",
-            dets(&[
-                (4, [700., 700., 900., 800., 0.6, 0.]),
-                (5, [-90., -80., -10., -5., 0.5, 0.]),
-            ]),
+            dets(&[(4, [700., 700., 900., 800., 0.6, 0.]), (5, [-90., -80., -10., -5., 0.5, 0.])]),
         ),
-        (
-            "huge coordinates",
-            dets(&[(1, [-3e38, -3e38, 3e38, 3e38, 0.6, 0.])]),
-        ),
+        ("huge coordinates", dets(&[(1, [-3e38, -3e38, 3e38, 3e38, 0.6, 0.])])),
     ]
 }
 
@@ -496,10 +352,7 @@ fn detection_cases() -> Vec<(&'static str, Vec<f32>)> {
 fn best_box_and_crop_match_cpu() {
     let Some(shim) = shim() else { return };
     let mut worst_crop = 0f32;
-    for (k, &(w, h)) in [(3840, 2160), (1920, 1080), (360, 1000), (641, 359), (1, 1)]
-        .iter()
-        .enumerate()
-    {
+    for (k, &(w, h)) in [(3840, 2160), (1920, 1080), (360, 1000), (641, 359), (1, 1)].iter().enumerate() {
         let f = frame(w, h, if w % 2 == 1 { 2 } else { 0 }, 500 + k as u64);
         let packed = f.packed();
         let lb = cpu::letterbox_params(w, h, SIDE);
@@ -529,10 +382,7 @@ fn best_box_and_crop_match_cpu() {
                     )
                 };
                 let want_row = best.map_or(-1, |i| i as i32);
-                assert_eq!(
-                    got_row, want_row,
-                    "{w}x{h} `{name}` ({threads} threads): best row"
-                );
+                assert_eq!(got_row, want_row, "{w}x{h} `{name}` ({threads} threads): best row");
                 let box_tol = TOL * w.max(h) as f32;
                 for (g, e) in got_box.iter().zip(&want_box) {
                     assert!(
@@ -540,15 +390,8 @@ fn best_box_and_crop_match_cpu() {
                         "{w}x{h} `{name}` ({threads} threads): box {got_box:?} vs {want_box:?}"
                     );
                 }
-                assert!(
-                    got_box[0] <= got_box[2] && got_box[1] <= got_box[3],
-                    "{name}: box not ordered"
-                );
-                assert!(
-                    got_box[2] <= (w - 1) as f32
-                        && got_box[3] <= (h - 1) as f32
-                        && got_box[0] >= 0.0
-                );
+                assert!(got_box[0] <= got_box[2] && got_box[1] <= got_box[3], "{name}: box not ordered");
+                assert!(got_box[2] <= (w - 1) as f32 && got_box[3] <= (h - 1) as f32 && got_box[0] >= 0.0);
                 first_box.get_or_insert(got_box);
             }
             // The crop, from the kernel's box (as on the device) against the CPU crop of the CPU box.
@@ -574,9 +417,7 @@ fn best_box_and_crop_match_cpu() {
             assert!(dd <= TOL, "{w}x{h} `{name}`: crop differs by {dd} > {TOL}");
         }
     }
-    println!(
-        "best_box: rows and boxes equal for every case and block size; crop max |kernel - cpu| = {worst_crop:e}"
-    );
+    println!("best_box: rows and boxes equal for every case and block size; crop max |kernel - cpu| = {worst_crop:e}");
 }
 
 #[test]
@@ -615,26 +456,11 @@ fn crop_handles_other_sides_and_any_box() {
     }
     // A NaN box (never produced by best_box; the CPU stage rejects it) still reads inside the frame.
     let mut out = vec![0f32; 3 * 4 * 4];
-    for b in [
-        [f32::NAN; 4],
-        [f32::NAN, 3.0, f32::INFINITY, -f32::INFINITY],
-    ] {
+    for b in [[f32::NAN; 4], [f32::NAN, 3.0, f32::INFINITY, -f32::INFINITY]] {
         // SAFETY: as above; the kernel clamps coordinates before indexing.
         unsafe {
-            (shim.crop)(
-                f.data.as_ptr(),
-                f.w as i32,
-                f.h as i32,
-                f.pitch as i32,
-                b.as_ptr(),
-                out.as_mut_ptr(),
-                4,
-                SCALE,
-            )
+            (shim.crop)(f.data.as_ptr(), f.w as i32, f.h as i32, f.pitch as i32, b.as_ptr(), out.as_mut_ptr(), 4, SCALE)
         };
-        assert!(
-            out.iter().all(|v| (0.0..=1.0).contains(v)),
-            "box {b:?}: {out:?}"
-        );
+        assert!(out.iter().all(|v| (0.0..=1.0).contains(v)), "box {b:?}: {out:?}");
     }
 }

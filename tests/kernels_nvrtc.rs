@@ -26,28 +26,14 @@ fn nvrtc_or_skip() -> Option<&'static nvrtc::Nvrtc> {
 fn every_kernel_compiles_to_cubin_for_sm80_and_sm90() {
     let Some(lib) = nvrtc_or_skip() else { return };
     let version = nvrtc::nvrtc_version().unwrap();
-    println!(
-        "NVRTC {}.{} from {}",
-        version.0,
-        version.1,
-        lib.path().display()
-    );
+    println!("NVRTC {}.{} from {}", version.0, version.1, lib.path().display());
     assert_eq!(version, lib.version());
-    assert_eq!(
-        version.0, 13,
-        "the crate targets CUDA 13 (driver 580); got NVRTC {version:?}"
-    );
+    assert_eq!(version.0, 13, "the crate targets CUDA 13 (driver 580); got NVRTC {version:?}");
     for k in KERNELS {
         for arch in [80, 90] {
-            let cubin = nvrtc::compile_cubin(k, arch)
-                .unwrap_or_else(|e| panic!("{} sm_{arch}: {e}", k.file));
+            let cubin = nvrtc::compile_cubin(k, arch).unwrap_or_else(|e| panic!("{} sm_{arch}: {e}", k.file));
             assert!(cubin.len() > 4, "{} sm_{arch}: empty CUBIN", k.file);
-            assert_eq!(
-                &cubin[..4],
-                b"\x7fELF",
-                "{} sm_{arch}: not an ELF image",
-                k.file
-            );
+            assert_eq!(&cubin[..4], b"\x7fELF", "{} sm_{arch}: not an ELF image", k.file);
             for ep in k.entry_points {
                 let needle = ep.as_bytes();
                 assert!(
@@ -70,18 +56,12 @@ fn a_compile_error_carries_nvrtc_log() {
         file: "broken.cu",
         source: "#include \"h.cuh\"\nextern \"C\" __global__ void k(float* o) { o[0] = undefined_name; }\n",
         entry_points: &["k"],
-        headers: &[KernelHeader {
-            name: "h.cuh",
-            source: "#define CLO_H 1\n",
-        }],
+        headers: &[KernelHeader { name: "h.cuh", source: "#define CLO_H 1\n" }],
     };
     match nvrtc::compile_cubin(&BROKEN, 90) {
         Err(clo_pipeline::Error::KernelCompile { kernel, log }) => {
             assert_eq!(kernel, "broken.cu");
-            assert!(
-                log.contains("undefined_name"),
-                "log lacks the culprit: {log}"
-            );
+            assert!(log.contains("undefined_name"), "log lacks the culprit: {log}");
         }
         other => panic!("expected KernelCompile, got {other:?}"),
     }

@@ -32,11 +32,7 @@ fn every_cu_file_is_registered_with_its_current_text() {
     assert_eq!(on_disk, registered, "kernels/*.cu and KERNELS differ");
     for k in KERNELS {
         let text = std::fs::read_to_string(kernels_dir().join(k.file)).unwrap();
-        assert_eq!(
-            text, k.source,
-            "{}: registered text differs from the file",
-            k.file
-        );
+        assert_eq!(text, k.source, "{}: registered text differs from the file", k.file);
         assert_eq!(kernel(k.name), Some(k));
     }
     let names: BTreeSet<&str> = KERNELS.iter().map(|k| k.name).collect();
@@ -53,12 +49,7 @@ fn every_entry_point_is_defined() {
         }
         // And nothing global is left unregistered.
         let defined = k.source.matches("extern \"C\" __global__ void ").count();
-        assert_eq!(
-            defined,
-            k.entry_points.len(),
-            "{}: entry points not all registered",
-            k.file
-        );
+        assert_eq!(defined, k.entry_points.len(), "{}: entry points not all registered", k.file);
     }
 }
 
@@ -74,20 +65,12 @@ fn every_included_header_is_registered() {
                 if inc == "cpu_shim.h" {
                     continue;
                 }
-                assert!(
-                    registered.contains(inc),
-                    "{}: includes `{inc}`, not in its headers",
-                    k.file
-                );
+                assert!(registered.contains(inc), "{}: includes `{inc}`, not in its headers", k.file);
             }
         }
         for h in k.headers {
             let text = std::fs::read_to_string(kernels_dir().join(h.name)).unwrap();
-            assert_eq!(
-                text, h.source,
-                "{}: registered text differs from the file",
-                h.name
-            );
+            assert_eq!(text, h.source, "{}: registered text differs from the file", h.name);
         }
     }
 }

@@ -110,15 +110,14 @@ fn explicit_load_list_skips_models_the_ensemble_does_not_need() {
     assert!(build(&repo).is_err());
     let p = Pipeline::builder(&repo.path).stage_mode(StageMode::Model).load_models(["ensemble"]).build().unwrap();
     assert!(p.ensemble().repository().model("unused").is_none());
-    let err =
-        Pipeline::builder(&repo.path).stage_mode(StageMode::Model).load_models(["nope"]).build().unwrap_err();
+    let err = Pipeline::builder(&repo.path).stage_mode(StageMode::Model).load_models(["nope"]).build().unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }
 
 #[test]
 fn bad_frames_are_typed_errors() {
     let p = Pipeline::builder(repository()).stage_mode(StageMode::Native).build().unwrap();
-    for (len, w, h) in [(0usize, 0u32, 0u32), (10, 2, 2), (12, 2, 2 * 0 + 3), (0, 4, 4)] {
+    for (len, w, h) in [(0usize, 0u32, 0u32), (10, 2, 2), (12, 2, 3), (0, 4, 4)] {
         let frame = vec![0u8; len];
         let err = p.infer_rgb8(&frame, w, h).unwrap_err();
         assert!(matches!(err, Error::Image { .. }), "{err:?}");

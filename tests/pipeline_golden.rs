@@ -116,8 +116,7 @@ fn native_mode_at_model_size_matches_model_mode() {
 #[test]
 fn concurrent_infer_from_threads_equals_sequential() {
     let p: Arc<Pipeline> = Arc::new(Pipeline::builder(repository()).build().unwrap());
-    let frames: Vec<image::DynamicImage> =
-        IMAGES.iter().map(|s| image::DynamicImage::ImageRgb8(rgb(s))).collect();
+    let frames: Vec<image::DynamicImage> = IMAGES.iter().map(|s| image::DynamicImage::ImageRgb8(rgb(s))).collect();
     let sequential: Vec<_> = frames.iter().map(|f| p.infer(f).unwrap()).collect();
     let frames = Arc::new(frames);
     let barrier = Arc::new(std::sync::Barrier::new(4));

@@ -9,13 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use clo_pipeline::Error;
 use clo_pipeline::repository::{LoadOptions, Repository, VersionPolicy};
 
-const GUIDE_MODELS: [&str; 5] = [
-    "preprocessing",
-    "yolov8",
-    "postprocessing",
-    "efficientnet_v2",
-    "ensemble",
-];
+const GUIDE_MODELS: [&str; 5] = ["preprocessing", "yolov8", "postprocessing", "efficientnet_v2", "ensemble"];
 
 /// A temporary folder, removed on drop.
 struct TempDir(PathBuf);
@@ -24,14 +18,8 @@ impl TempDir {
     fn new(tag: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let path = std::env::temp_dir().join(format!(
-            "clo-repo-test-{}-{tag}-{n}-{nanos}",
-            std::process::id()
-        ));
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let path = std::env::temp_dir().join(format!("clo-repo-test-{}-{tag}-{n}-{nanos}", std::process::id()));
         fs::create_dir_all(&path).unwrap();
         TempDir(path)
     }
@@ -62,10 +50,8 @@ impl Drop for TempDir {
 }
 
 fn guide_config(name: &str) -> String {
-    fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/configs/{name}.pbtxt")),
-    )
-    .unwrap()
+    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/configs/{name}.pbtxt")))
+        .unwrap()
 }
 
 /// The guide's repository: four ONNX models with `1/model.onnx` and the ensemble with an empty `1/`.
@@ -91,10 +77,7 @@ fn repo_error(r: Result<Repository, Error>) -> (PathBuf, String) {
     match r {
         Err(Error::Repository { path, message }) => (path, message),
         Err(e) => panic!("expected Error::Repository, got {e:?}"),
-        Ok(r) => panic!(
-            "expected an error, got {:?}",
-            r.models().map(|m| m.name().to_string()).collect::<Vec<_>>()
-        ),
+        Ok(r) => panic!("expected an error, got {:?}", r.models().map(|m| m.name().to_string()).collect::<Vec<_>>()),
     }
 }
 
@@ -111,16 +94,7 @@ fn opens_the_guides_repository() {
     t.mkdir("yolov8/.ipynb_checkpoints");
     t.write("yolov8/labels.txt", "oiler");
     let repo = Repository::open(t.path()).unwrap();
-    assert_eq!(
-        names(&repo),
-        [
-            "efficientnet_v2",
-            "ensemble",
-            "postprocessing",
-            "preprocessing",
-            "yolov8"
-        ]
-    );
+    assert_eq!(names(&repo), ["efficientnet_v2", "ensemble", "postprocessing", "preprocessing", "yolov8"]);
     assert_eq!(repo.path(), fs::canonicalize(t.path()).unwrap());
     let ens = repo.model("ensemble").unwrap();
     assert!(ens.is_ensemble());
@@ -141,74 +115,29 @@ fn explicit_load_list_follows_ensembles() {
     let t = guide_repo();
     // A broken model that is not asked for does not matter in explicit mode.
     t.write("broken/config.pbtxt", "input [");
-    let all =
-        Repository::open_with(t.path(), &LoadOptions::default().load_model("ensemble")).unwrap();
-    assert_eq!(
-        names(&all),
-        [
-            "efficientnet_v2",
-            "ensemble",
-            "postprocessing",
-            "preprocessing",
-            "yolov8"
-        ]
-    );
+    let all = Repository::open_with(t.path(), &LoadOptions::default().load_model("ensemble")).unwrap();
+    assert_eq!(names(&all), ["efficientnet_v2", "ensemble", "postprocessing", "preprocessing", "yolov8"]);
     // The guide's deployment names all five.
     let mut opts = LoadOptions::default();
-    for name in [
-        "yolov8",
-        "efficientnet_v2",
-        "preprocessing",
-        "postprocessing",
-        "ensemble",
-    ] {
+    for name in ["yolov8", "efficientnet_v2", "preprocessing", "postprocessing", "ensemble"] {
         opts = opts.load_model(name);
     }
-    assert_eq!(
-        Repository::open_with(t.path(), &opts)
-            .unwrap()
-            .models()
-            .count(),
-        5
-    );
-    let one = Repository::open_with(
-        t.path(),
-        &LoadOptions {
-            load_models: Some(vec!["yolov8".into()]),
-        },
-    )
-    .unwrap();
+    assert_eq!(Repository::open_with(t.path(), &opts).unwrap().models().count(), 5);
+    let one = Repository::open_with(t.path(), &LoadOptions { load_models: Some(vec!["yolov8".into()]) }).unwrap();
     assert_eq!(names(&one), ["yolov8"]);
-    let none = Repository::open_with(
-        t.path(),
-        &LoadOptions {
-            load_models: Some(vec![]),
-        },
-    )
-    .unwrap();
+    let none = Repository::open_with(t.path(), &LoadOptions { load_models: Some(vec![]) }).unwrap();
     assert_eq!(none.models().count(), 0);
 
-    let (path, message) = repo_error(Repository::open_with(
-        t.path(),
-        &LoadOptions::default().load_model("yolov9"),
-    ));
+    let (path, message) = repo_error(Repository::open_with(t.path(), &LoadOptions::default().load_model("yolov9")));
     assert_eq!(path, fs::canonicalize(t.path()).unwrap());
-    assert!(
-        message.contains("model `yolov9` is not in the repository"),
-        "{message}"
-    );
+    assert!(message.contains("model `yolov9` is not in the repository"), "{message}");
     assert!(
         message.contains("available models: broken, efficientnet_v2, ensemble, postprocessing, preprocessing, yolov8"),
         "{message}"
     );
     // Loading everything reaches the broken config.
     match Repository::open(t.path()) {
-        Err(Error::ConfigSyntax {
-            path,
-            line,
-            col,
-            message,
-        }) => {
+        Err(Error::ConfigSyntax { path, line, col, message }) => {
             assert!(path.ends_with("broken/config.pbtxt"));
             assert_eq!((line, col), (1, 8));
             assert!(message.contains("end of file"), "{message}");
@@ -224,10 +153,7 @@ fn ensemble_references() {
     match Repository::open_with(t.path(), &LoadOptions::default().load_model("ensemble")) {
         Err(Error::Ensemble { model, message }) => {
             assert_eq!(model, "ensemble");
-            assert!(
-                message.contains("step 1 runs model `yolov8`, which is not in the repository"),
-                "{message}"
-            );
+            assert!(message.contains("step 1 runs model `yolov8`, which is not in the repository"), "{message}");
         }
         other => panic!("{other:?}"),
     }
@@ -239,9 +165,7 @@ fn ensemble_references() {
         Err(Error::Ensemble { model, message }) => {
             assert_eq!(model, "ensemble");
             assert!(
-                message.contains(
-                    "step 0 runs version 2 of model `preprocessing`, which serves versions [1]"
-                ),
+                message.contains("step 0 runs version 2 of model `preprocessing`, which serves versions [1]"),
                 "{message}"
             );
         }
@@ -250,18 +174,12 @@ fn ensemble_references() {
     t.write("preprocessing/2/model.onnx", "v2");
     t.write(
         "preprocessing/config.pbtxt",
-        &format!(
-            "{}\nversion_policy: {{ all {{ }} }}",
-            guide_config("preprocessing")
-        ),
+        &format!("{}\nversion_policy: {{ all {{ }} }}", guide_config("preprocessing")),
     );
     Repository::open(t.path()).unwrap();
 
     let t = guide_repo();
-    t.write(
-        "ensemble/config.pbtxt",
-        &guide_config("ensemble").replace("\"yolov8\"", "\"../yolov8\""),
-    );
+    t.write("ensemble/config.pbtxt", &guide_config("ensemble").replace("\"yolov8\"", "\"../yolov8\""));
     match Repository::open(t.path()) {
         Err(Error::Ensemble { model, message }) => {
             assert_eq!(model, "ensemble");
@@ -305,44 +223,26 @@ fn version_policies() {
         t.write("m/notes.txt", "");
         let repo = Repository::open(t.path()).unwrap();
         let m = repo.model("m").unwrap();
-        assert_eq!(
-            m.versions.iter().map(i64::to_string).collect::<Vec<_>>(),
-            versions
-        );
+        assert_eq!(m.versions.iter().map(i64::to_string).collect::<Vec<_>>(), versions);
         m.served_versions()
     };
     let vs = ["1", "2", "3", "10"];
     assert_eq!(served(&vs, ""), [10]);
-    assert_eq!(
-        served(&vs, "version_policy: { latest: { num_versions: 2 } }"),
-        [3, 10]
-    );
-    assert_eq!(
-        served(&vs, "version_policy: { latest: { num_versions: 9 } }"),
-        [1, 2, 3, 10]
-    );
+    assert_eq!(served(&vs, "version_policy: { latest: { num_versions: 2 } }"), [3, 10]);
+    assert_eq!(served(&vs, "version_policy: { latest: { num_versions: 9 } }"), [1, 2, 3, 10]);
     assert_eq!(served(&vs, "version_policy: { all: { } }"), [1, 2, 3, 10]);
-    assert_eq!(
-        served(&vs, "version_policy: { specific: { versions: [1, 3] } }"),
-        [1, 3]
-    );
+    assert_eq!(served(&vs, "version_policy: { specific: { versions: [1, 3] } }"), [1, 3]);
     assert_eq!(served(&["0"], ""), [0]);
 
     let t = versioned(&vs, "version_policy: { specific: { versions: [1, 4] } }");
     let (path, message) = repo_error(Repository::open(t.path()));
     assert!(path.ends_with("m"), "{}", path.display());
-    assert!(
-        message.contains("asks for version 4, but there is no folder `4/`"),
-        "{message}"
-    );
+    assert!(message.contains("asks for version 4, but there is no folder `4/`"), "{message}");
     assert!(message.contains("[1, 2, 3, 10]"), "{message}");
 
     let t = versioned(&vs, "");
     let repo = Repository::open(t.path()).unwrap();
-    assert_eq!(
-        repo.model("m").unwrap().config.version_policy,
-        VersionPolicy::Latest { num_versions: 1 }
-    );
+    assert_eq!(repo.model("m").unwrap().config.version_policy, VersionPolicy::Latest { num_versions: 1 });
 }
 
 #[test]
@@ -352,14 +252,8 @@ fn layout_errors() {
     t.mkdir("m/2");
     let (path, message) = repo_error(Repository::open(t.path()));
     assert!(path.ends_with("m/2/model.onnx"), "{}", path.display());
-    assert!(
-        message.contains("model file of version 2 is missing"),
-        "{message}"
-    );
-    t.write(
-        "m/config.pbtxt",
-        &format!("{ONNX_MODEL}version_policy: {{ specific {{ versions: 1 }} }}"),
-    );
+    assert!(message.contains("model file of version 2 is missing"), "{message}");
+    t.write("m/config.pbtxt", &format!("{ONNX_MODEL}version_policy: {{ specific {{ versions: 1 }} }}"));
     Repository::open(t.path()).unwrap();
 
     // No version folder at all, for a model and for an ensemble.
@@ -384,29 +278,17 @@ fn layout_errors() {
 
     // default_model_filename.
     let t = TempDir::new("filename");
-    t.write(
-        "m/config.pbtxt",
-        &format!("{ONNX_MODEL}default_model_filename: \"net.onnx\""),
-    );
+    t.write("m/config.pbtxt", &format!("{ONNX_MODEL}default_model_filename: \"net.onnx\""));
     t.write("m/1/net.onnx", "x");
     let repo = Repository::open(t.path()).unwrap();
-    assert!(
-        repo.model("m")
-            .unwrap()
-            .model_file(1)
-            .ends_with("m/1/net.onnx")
-    );
+    assert!(repo.model("m").unwrap().model_file(1).ends_with("m/1/net.onnx"));
 
     // The config's name must be the folder's.
     let t = TempDir::new("name");
     t.write("m/config.pbtxt", &format!("name: \"other\"\n{ONNX_MODEL}"));
     t.write("m/1/model.onnx", "x");
     match Repository::open(t.path()) {
-        Err(Error::Config {
-            path,
-            model,
-            message,
-        }) => {
+        Err(Error::Config { path, model, message }) => {
             assert!(path.ends_with("m/config.pbtxt"));
             assert_eq!(model, "m");
             assert!(message.contains("field `name` at 1:1"), "{message}");
@@ -442,40 +324,17 @@ fn layout_errors() {
 
 #[test]
 fn path_escapes_are_refused() {
-    for bad in [
-        "../model.onnx",
-        "sub/model.onnx",
-        "sub\\model.onnx",
-        "/etc/passwd",
-        "..",
-        "",
-    ] {
+    for bad in ["../model.onnx", "sub/model.onnx", "sub\\model.onnx", "/etc/passwd", "..", ""] {
         let t = TempDir::new("escape");
-        t.write(
-            "m/config.pbtxt",
-            &format!(
-                "{ONNX_MODEL}default_model_filename: \"{}\"",
-                bad.replace('\\', "\\\\")
-            ),
-        );
+        t.write("m/config.pbtxt", &format!("{ONNX_MODEL}default_model_filename: \"{}\"", bad.replace('\\', "\\\\")));
         t.write("m/1/model.onnx", "x");
         let (path, message) = repo_error(Repository::open(t.path()));
-        assert!(
-            path.ends_with("m/config.pbtxt"),
-            "{bad}: {}",
-            path.display()
-        );
-        assert!(
-            message.contains("default_model_filename"),
-            "{bad}: {message}"
-        );
+        assert!(path.ends_with("m/config.pbtxt"), "{bad}: {}", path.display());
+        assert!(message.contains("default_model_filename"), "{bad}: {message}");
     }
     let t = guide_repo();
     for bad in ["../yolov8", "/abs", "a/b", "a\\b", ".."] {
-        let (_, message) = repo_error(Repository::open_with(
-            t.path(),
-            &LoadOptions::default().load_model(bad),
-        ));
+        let (_, message) = repo_error(Repository::open_with(t.path(), &LoadOptions::default().load_model(bad)));
         assert!(message.contains("cannot load model"), "{bad}: {message}");
     }
 }
@@ -502,11 +361,7 @@ fn symlinks_out_of_the_repository_are_refused() {
     let t = TempDir::new("linkfile");
     t.write("m/config.pbtxt", ONNX_MODEL);
     t.mkdir("m/1");
-    symlink(
-        outside.path().join("model.onnx"),
-        t.path().join("m/1/model.onnx"),
-    )
-    .unwrap();
+    symlink(outside.path().join("model.onnx"), t.path().join("m/1/model.onnx")).unwrap();
     let (path, message) = repo_error(Repository::open(t.path()));
     assert!(path.ends_with("m/1/model.onnx"));
     assert!(message.contains("model file resolves to"), "{message}");
@@ -521,11 +376,7 @@ fn symlinks_out_of_the_repository_are_refused() {
     // A config that links outside.
     let t = TempDir::new("linkconfig");
     t.mkdir("m");
-    symlink(
-        outside.path().join("m/config.pbtxt"),
-        t.path().join("m/config.pbtxt"),
-    )
-    .unwrap();
+    symlink(outside.path().join("m/config.pbtxt"), t.path().join("m/config.pbtxt")).unwrap();
     t.write("m/1/model.onnx", "x");
     let (_, message) = repo_error(Repository::open(t.path()));
     assert!(message.contains("config file resolves to"), "{message}");
@@ -535,11 +386,7 @@ fn symlinks_out_of_the_repository_are_refused() {
     t.write("shared/net.onnx", "x");
     t.write("m/config.pbtxt", ONNX_MODEL);
     t.mkdir("m/1");
-    symlink(
-        t.path().join("shared/net.onnx"),
-        t.path().join("m/1/model.onnx"),
-    )
-    .unwrap();
+    symlink(t.path().join("shared/net.onnx"), t.path().join("m/1/model.onnx")).unwrap();
     symlink(t.path().join("m"), t.path().join("alias_target")).unwrap();
     let via = TempDir::new("via");
     let link = via.path().join("repo");

@@ -34,10 +34,8 @@ pub struct KernelSource {
 
 /// `kernels/geometry.cuh`: the device math of `docs/geometry.md` (bilinear sample, source coordinates,
 /// letterbox-to-original mapping, candidate rule).
-pub const GEOMETRY_CUH: KernelHeader = KernelHeader {
-    name: "geometry.cuh",
-    source: include_str!("../../kernels/geometry.cuh"),
-};
+pub const GEOMETRY_CUH: KernelHeader =
+    KernelHeader { name: "geometry.cuh", source: include_str!("../../kernels/geometry.cuh") };
 
 /// `kernels/letterbox.cu`: `letterbox_u8_to_f32_nchw`, the fused resize + pad + scale of the letterbox.
 pub const LETTERBOX: KernelSource = KernelSource {

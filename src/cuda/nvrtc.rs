@@ -123,26 +123,17 @@ fn cache() -> &'static CubinCache {
 /// [`Error::Cuda`] when NVRTC cannot be loaded or fails otherwise.
 pub fn compile_cubin(kernel: &KernelSource, arch: u32) -> Result<Vec<u8>> {
     let key = (kernel.file, kernel.source, arch);
-    if let Some(hit) = cache()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&key)
-    {
+    if let Some(hit) = cache().lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
         return Ok(hit.as_ref().clone());
     }
     load(None)?;
     let cubin = Arc::new(compile_uncached(kernel, arch)?);
-    cache()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(key, Arc::clone(&cubin));
+    cache().lock().unwrap_or_else(PoisonError::into_inner).insert(key, Arc::clone(&cubin));
     Ok(cubin.as_ref().clone())
 }
 
 fn cuda_err(what: &str, kernel: &KernelSource, e: NvrtcError) -> Error {
-    Error::Cuda {
-        message: format!("NVRTC {what} for `{}` failed: {:?}", kernel.file, e.0),
-    }
+    Error::Cuda { message: format!("NVRTC {what} for `{}` failed: {:?}", kernel.file, e.0) }
 }
 
 fn c_string(kernel: &KernelSource, what: &str, s: &str) -> Result<CString> {
@@ -165,22 +156,12 @@ impl Drop for Program {
 fn compile_uncached(kernel: &KernelSource, arch: u32) -> Result<Vec<u8>> {
     let src = c_string(kernel, "the source", kernel.source)?;
     let name = c_string(kernel, "the file name", kernel.file)?;
-    let header_texts = kernel
-        .headers
-        .iter()
-        .map(|h| c_string(kernel, h.name, h.source))
-        .collect::<Result<Vec<_>>>()?;
-    let header_names = kernel
-        .headers
-        .iter()
-        .map(|h| c_string(kernel, h.name, h.name))
-        .collect::<Result<Vec<_>>>()?;
+    let header_texts = kernel.headers.iter().map(|h| c_string(kernel, h.name, h.source)).collect::<Result<Vec<_>>>()?;
+    let header_names = kernel.headers.iter().map(|h| c_string(kernel, h.name, h.name)).collect::<Result<Vec<_>>>()?;
     let text_ptrs: Vec<*const c_char> = header_texts.iter().map(|c| c.as_ptr()).collect();
     let name_ptrs: Vec<*const c_char> = header_names.iter().map(|c| c.as_ptr()).collect();
-    let num_headers = c_int::try_from(text_ptrs.len()).map_err(|_| Error::KernelCompile {
-        kernel: kernel.file.to_owned(),
-        log: "too many headers".to_owned(),
-    })?;
+    let num_headers = c_int::try_from(text_ptrs.len())
+        .map_err(|_| Error::KernelCompile { kernel: kernel.file.to_owned(), log: "too many headers".to_owned() })?;
 
     let mut raw: sys::nvrtcProgram = std::ptr::null_mut();
     // SAFETY: NVRTC is loaded (callers ran `load`), so cudarc's symbol lookup finds the function. Every
@@ -201,11 +182,7 @@ fn compile_uncached(kernel: &KernelSource, arch: u32) -> Result<Vec<u8>> {
     .map_err(|e| cuda_err("nvrtcCreateProgram", kernel, e))?;
     let program = Program(raw);
 
-    let options = [
-        format!("--gpu-architecture=sm_{arch}"),
-        "--std=c++17".to_owned(),
-        "--fmad=false".to_owned(),
-    ];
+    let options = [format!("--gpu-architecture=sm_{arch}"), "--std=c++17".to_owned(), "--fmad=false".to_owned()];
     // SAFETY: `program.0` is a live program from `nvrtcCreateProgram` (destroyed only by `Program`'s drop,
     // after this function's last use of it); the options contain no NUL bytes.
     let compiled = unsafe { nvrtc_result::compile_program(program.0, &options) };
@@ -232,10 +209,7 @@ fn compile_uncached(kernel: &KernelSource, arch: u32) -> Result<Vec<u8>> {
         .map_err(|e| cuda_err("nvrtcGetCUBIN", kernel, e))?;
     if cubin.is_empty() {
         return Err(Error::Cuda {
-            message: format!(
-                "NVRTC returned an empty CUBIN for `{}` (sm_{arch})",
-                kernel.file
-            ),
+            message: format!("NVRTC returned an empty CUBIN for `{}` (sm_{arch})", kernel.file),
         });
     }
     Ok(cubin)
@@ -261,24 +235,17 @@ fn search(explicit: Option<&Path>) -> Result<Nvrtc> {
     let mut candidates: Vec<Candidate> = Vec::new();
 
     if let Some(p) = explicit {
-        candidates.push(Candidate {
-            what: "explicit path".to_owned(),
-            file: library_file(p),
-        });
+        candidates.push(Candidate { what: "explicit path".to_owned(), file: library_file(p) });
     }
     match std::env::var_os(NVRTC_PATH_ENV) {
-        Some(v) if !v.is_empty() => candidates.push(Candidate {
-            what: format!("${NVRTC_PATH_ENV}"),
-            file: library_file(Path::new(&v)),
-        }),
+        Some(v) if !v.is_empty() => {
+            candidates.push(Candidate { what: format!("${NVRTC_PATH_ENV}"), file: library_file(Path::new(&v)) })
+        }
         _ => tried.push(format!("${NVRTC_PATH_ENV}: not set")),
     }
     venv_candidates(&mut candidates, &mut tried);
     python_candidates(&mut candidates, &mut tried);
-    candidates.push(Candidate {
-        what: "system loader".to_owned(),
-        file: PathBuf::from(NVRTC_SONAME),
-    });
+    candidates.push(Candidate { what: "system loader".to_owned(), file: PathBuf::from(NVRTC_SONAME) });
 
     for c in candidates {
         match open(&c.file) {
@@ -286,23 +253,13 @@ fn search(explicit: Option<&Path>) -> Result<Nvrtc> {
             Err(why) => tried.push(format!("{} {}: {why}", c.what, c.file.display())),
         }
     }
-    let tried = tried
-        .iter()
-        .map(|t| format!("  - {t}"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    Err(Error::Cuda {
-        message: format!("NVRTC ({NVRTC_SONAME}) could not be loaded; tried:\n{tried}\nfix: {FIX}"),
-    })
+    let tried = tried.iter().map(|t| format!("  - {t}")).collect::<Vec<_>>().join("\n");
+    Err(Error::Cuda { message: format!("NVRTC ({NVRTC_SONAME}) could not be loaded; tried:\n{tried}\nfix: {FIX}") })
 }
 
 /// A folder means the NVRTC library inside it.
 fn library_file(p: &Path) -> PathBuf {
-    if p.is_dir() {
-        p.join(NVRTC_SONAME)
-    } else {
-        p.to_path_buf()
-    }
+    if p.is_dir() { p.join(NVRTC_SONAME) } else { p.to_path_buf() }
 }
 
 /// `.local/venv/lib/python3.*/site-packages/nvidia/cu13/lib/libnvrtc.so.13` in the current directory and
@@ -324,11 +281,7 @@ fn venv_candidates(candidates: &mut Vec<Candidate>, tried: &mut Vec<String>) {
         found_venv = true;
         let mut pythons: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("python"))
-            })
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("python")))
             .collect();
         pythons.sort();
         if pythons.is_empty() {
@@ -336,24 +289,17 @@ fn venv_candidates(candidates: &mut Vec<Candidate>, tried: &mut Vec<String>) {
         }
         for py in pythons {
             let file = py.join("site-packages/nvidia/cu13/lib").join(NVRTC_SONAME);
-            candidates.push(Candidate {
-                what: "project virtualenv".to_owned(),
-                file,
-            });
+            candidates.push(Candidate { what: "project virtualenv".to_owned(), file });
         }
     }
     if !found_venv {
-        tried.push(format!(
-            ".local/venv: none in {} or its parents",
-            cwd.display()
-        ));
+        tried.push(format!(".local/venv: none in {} or its parents", cwd.display()));
     }
 }
 
 /// `nvidia/cu13/lib` of the `nvidia` namespace package of the `python3` on `PATH`.
 fn python_candidates(candidates: &mut Vec<Candidate>, tried: &mut Vec<String>) {
-    const SCRIPT: &str =
-        "import nvidia, os\nfor p in nvidia.__path__: print(os.path.join(p, 'cu13', 'lib'))";
+    const SCRIPT: &str = "import nvidia, os\nfor p in nvidia.__path__: print(os.path.join(p, 'cu13', 'lib'))";
     let output = std::process::Command::new("python3")
         .args(["-c", SCRIPT])
         .stdin(std::process::Stdio::null())
@@ -373,10 +319,7 @@ fn python_candidates(candidates: &mut Vec<Candidate>, tried: &mut Vec<String>) {
                 tried.push("python3's nvidia package: no path".to_owned());
             }
         }
-        Ok(out) => tried.push(format!(
-            "python3 -c 'import nvidia': {} (package not installed)",
-            out.status
-        )),
+        Ok(out) => tried.push(format!("python3 -c 'import nvidia': {} (package not installed)", out.status)),
         Err(e) => tried.push(format!("python3: {e}")),
     }
 }
@@ -405,14 +348,11 @@ fn open(file: &Path) -> std::result::Result<Nvrtc, String> {
 
     // SAFETY: `is_culib_present` only tries `dlopen` on cudarc's candidate sonames and closes them again.
     if !unsafe { sys::is_culib_present() } {
-        return Err(format!(
-            "loaded, but cudarc's by-soname lookup still fails (its SONAME is not {NVRTC_SONAME}?)"
-        ));
+        return Err(format!("loaded, but cudarc's by-soname lookup still fails (its SONAME is not {NVRTC_SONAME}?)"));
     }
     // SAFETY: `is_culib_present()` just returned true, so `culib()` finds a library and does not panic; the
     // returned library is a process-wide static, and `nvrtcVersion` has this signature in every NVRTC.
-    let theirs =
-        unsafe { sys::culib().get::<VersionFn>(b"nvrtcVersion\0") }.map_err(|e| e.to_string())?;
+    let theirs = unsafe { sys::culib().get::<VersionFn>(b"nvrtcVersion\0") }.map_err(|e| e.to_string())?;
     if *theirs as usize != ours {
         return Err("loaded, but cudarc resolved `libnvrtc` to a different library (another libnvrtc.so on \
                     the loader's path?)"
@@ -420,15 +360,8 @@ fn open(file: &Path) -> std::result::Result<Nvrtc, String> {
     }
     let (mut major, mut minor) = (0, 0);
     // SAFETY: cudarc's NVRTC is loaded (checked above), and the out-pointers are valid for the call.
-    unsafe { sys::nvrtcVersion(&mut major, &mut minor) }
-        .result()
-        .map_err(|e| format!("nvrtcVersion: {:?}", e.0))?;
-    Ok(Nvrtc {
-        path: file.to_path_buf(),
-        version: (major, minor),
-        _builtins: builtins,
-        _nvrtc: nvrtc,
-    })
+    unsafe { sys::nvrtcVersion(&mut major, &mut minor) }.result().map_err(|e| format!("nvrtcVersion: {:?}", e.0))?;
+    Ok(Nvrtc { path: file.to_path_buf(), version: (major, minor), _builtins: builtins, _nvrtc: nvrtc })
 }
 
 /// Loads `libnvrtc-builtins.so.13.*` from `dir` (the newest name when there are several), if there is one.
@@ -438,11 +371,7 @@ fn load_builtins(dir: &Path) -> std::result::Result<Option<libloading::Library>,
     };
     let mut names: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(BUILTINS_PREFIX))
-        })
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(BUILTINS_PREFIX)))
         .collect();
     names.sort();
     let Some(path) = names.pop() else {
@@ -450,7 +379,6 @@ fn load_builtins(dir: &Path) -> std::result::Result<Option<libloading::Library>,
     };
     // SAFETY: the builtins library is NVRTC's own data library (no initialisers beyond the loader's) and is
     // kept loaded for the process alongside NVRTC.
-    let lib = unsafe { libloading::Library::new(&path) }
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let lib = unsafe { libloading::Library::new(&path) }.map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Some(lib))
 }

@@ -151,10 +151,7 @@ impl TensorConfig {
     /// The full shape the model sees: `reshape` when present, else `dims`, preceded by a `-1` batch
     /// dimension when `max_batch_size > 0`. This is the shape to compare with the ONNX file.
     pub fn shape(&self, max_batch_size: i64) -> Vec<i64> {
-        with_batch(
-            self.reshape.as_deref().unwrap_or(&self.dims),
-            max_batch_size,
-        )
+        with_batch(self.reshape.as_deref().unwrap_or(&self.dims), max_batch_size)
     }
 
     /// The full shape clients and ensemble steps see: `dims` (never `reshape`), preceded by a `-1`
@@ -252,10 +249,7 @@ impl ModelConfig {
 
     /// Reads the typed config from a parsed tree.
     pub fn from_message(message: &Message, path: &Path, folder_name: &str) -> Result<Self> {
-        let r = Reader {
-            path,
-            model: folder_name,
-        };
+        let r = Reader { path, model: folder_name };
         let mut config = ModelConfig {
             name: folder_name.to_string(),
             platform: String::new(),
@@ -296,11 +290,7 @@ impl ModelConfig {
                     seen.once(&r, "", field)?;
                     let v = r.int("", field)?;
                     if !(0..=i64::from(i32::MAX)).contains(&v) {
-                        return Err(r.at(
-                            "",
-                            field,
-                            format!("must be between 0 and {}, found {v}", i32::MAX),
-                        ));
+                        return Err(r.at("", field, format!("must be between 0 and {}, found {v}", i32::MAX)));
                     }
                     config.max_batch_size = v;
                 }
@@ -338,10 +328,7 @@ impl ModelConfig {
         }
         if self.platform == "ensemble" {
             if !self.backend.is_empty() {
-                return Err(r.plain(format!(
-                    "an ensemble must not set `backend` (found `{}`)",
-                    self.backend
-                )));
+                return Err(r.plain(format!("an ensemble must not set `backend` (found `{}`)", self.backend)));
             }
             match &self.ensemble {
                 None => {
@@ -353,9 +340,7 @@ impl ModelConfig {
                 Some(_) => {}
             }
             if self.inputs.is_empty() || self.outputs.is_empty() {
-                return Err(
-                    r.plain("an ensemble must declare at least one `input` and one `output`")
-                );
+                return Err(r.plain("an ensemble must declare at least one `input` and one `output`"));
             }
         } else if self.ensemble.is_some() {
             return Err(r.plain(format!(
@@ -363,10 +348,7 @@ impl ModelConfig {
                 self.platform
             )));
         }
-        if self.platform == "onnxruntime_onnx"
-            && !self.backend.is_empty()
-            && self.backend != "onnxruntime"
-        {
+        if self.platform == "onnxruntime_onnx" && !self.backend.is_empty() && self.backend != "onnxruntime" {
             return Err(r.plain(format!(
                 "platform `onnxruntime_onnx` does not match backend `{}` (expected `onnxruntime`)",
                 self.backend
@@ -416,11 +398,7 @@ struct Seen(Vec<String>);
 impl Seen {
     fn once(&mut self, r: &Reader<'_>, ctx: &str, field: &Field) -> Result<()> {
         if self.0.contains(&field.name) {
-            return Err(r.at(
-                ctx,
-                field,
-                "is given more than once, but it is not a repeated field",
-            ));
+            return Err(r.at(ctx, field, "is given more than once, but it is not a repeated field"));
         }
         self.0.push(field.name.clone());
         Ok(())
@@ -435,27 +413,16 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn plain(&self, message: impl Into<String>) -> Error {
-        Error::Config {
-            path: self.path.to_path_buf(),
-            model: self.model.to_string(),
-            message: message.into(),
-        }
+        Error::Config { path: self.path.to_path_buf(), model: self.model.to_string(), message: message.into() }
     }
 
     /// An error about `field`: "`ctx`field `name` at line:col: message".
     fn at(&self, ctx: &str, field: &Field, message: impl fmt::Display) -> Error {
-        self.plain(format!(
-            "{ctx}field `{}` at {}:{}: {message}",
-            field.name, field.line, field.col
-        ))
+        self.plain(format!("{ctx}field `{}` at {}:{}: {message}", field.name, field.line, field.col))
     }
 
     fn wrong(&self, ctx: &str, field: &Field, expected: &str) -> Error {
-        self.at(
-            ctx,
-            field,
-            format!("expected {expected}, found {}", field.value.describe()),
-        )
+        self.at(ctx, field, format!("expected {expected}, found {}", field.value.describe()))
     }
 
     fn ignore(&self, ctx: &str, field: &Field) {
@@ -569,12 +536,7 @@ impl Reader<'_> {
                 Some(shape)
             }
         };
-        Ok(TensorConfig {
-            name,
-            data_type,
-            dims,
-            reshape,
-        })
+        Ok(TensorConfig { name, data_type, dims, reshape })
     }
 
     fn data_type(&self, ctx: &str, field: &Field) -> Result<DataType> {
@@ -585,15 +547,7 @@ impl Reader<'_> {
         };
         found.ok_or_else(|| {
             let names: Vec<&str> = DataType::ALL.iter().map(|t| t.as_triton()).collect();
-            self.at(
-                ctx,
-                field,
-                format!(
-                    "unknown data type `{}`; expected one of {}",
-                    field.value,
-                    names.join(", ")
-                ),
-            )
+            self.at(ctx, field, format!("unknown data type `{}`; expected one of {}", field.value, names.join(", ")))
         })
     }
 
@@ -609,9 +563,10 @@ impl Reader<'_> {
                     for g in &m.fields {
                         if g.name == "num_versions" {
                             let v = self.int(ctx, g)?;
-                            n = u32::try_from(v).ok().filter(|n| *n >= 1).ok_or_else(|| {
-                                self.at(ctx, g, format!("must be at least 1, found {v}"))
-                            })?;
+                            n = u32::try_from(v)
+                                .ok()
+                                .filter(|n| *n >= 1)
+                                .ok_or_else(|| self.at(ctx, g, format!("must be at least 1, found {v}")))?;
                         } else {
                             self.ignore(ctx, g);
                         }
@@ -632,11 +587,7 @@ impl Reader<'_> {
                         if g.name == "versions" {
                             let v = self.int(ctx, g)?;
                             if v < 0 {
-                                return Err(self.at(
-                                    ctx,
-                                    g,
-                                    format!("a version is >= 0, found {v}"),
-                                ));
+                                return Err(self.at(ctx, g, format!("a version is >= 0, found {v}")));
                             }
                             versions.push(v);
                         } else {
@@ -656,11 +607,7 @@ impl Reader<'_> {
                 }
             };
             if policy.is_some() {
-                return Err(self.at(
-                    ctx,
-                    f,
-                    "only one of `latest`, `all` and `specific` may be given",
-                ));
+                return Err(self.at(ctx, f, "only one of `latest`, `all` and `specific` may be given"));
             }
             policy = Some(this);
         }
@@ -692,11 +639,7 @@ impl Reader<'_> {
                         seen.once(self, &ctx, g)?;
                         let v = self.int(&ctx, g)?;
                         if v < -1 {
-                            return Err(self.at(
-                                &ctx,
-                                g,
-                                format!("must be -1 (latest) or a version >= 0, found {v}"),
-                            ));
+                            return Err(self.at(&ctx, g, format!("must be -1 (latest) or a version >= 0, found {v}")));
                         }
                         model_version = v;
                     }
@@ -709,12 +652,7 @@ impl Reader<'_> {
                 Some(n) if !n.is_empty() => n,
                 _ => return Err(self.at(&ctx, f, "the step has no `model_name`")),
             };
-            steps.push(EnsembleStep {
-                model_name,
-                model_version,
-                input_map,
-                output_map,
-            });
+            steps.push(EnsembleStep { model_name, model_version, input_map, output_map });
         }
         Ok(EnsembleScheduling { steps })
     }
@@ -729,11 +667,7 @@ impl Reader<'_> {
                 "key" => key = Some(self.string(ctx, g)?),
                 "value" => value = Some(self.string(ctx, g)?),
                 _ => {
-                    return Err(self.at(
-                        ctx,
-                        g,
-                        format!("a `{}` entry has only `key` and `value`", field.name),
-                    ));
+                    return Err(self.at(ctx, g, format!("a `{}` entry has only `key` and `value`", field.name)));
                 }
             }
         }
@@ -793,11 +727,7 @@ mod tests {
     fn cfg_err(text: &str, folder: &str) -> String {
         match ModelConfig::parse(text, Path::new("m/config.pbtxt"), folder) {
             Ok(c) => panic!("expected an error, got {c:?}"),
-            Err(Error::Config {
-                path,
-                model,
-                message,
-            }) => {
+            Err(Error::Config { path, model, message }) => {
                 assert_eq!(path, Path::new("m/config.pbtxt"));
                 assert_eq!(model, folder);
                 message
@@ -840,16 +770,11 @@ mod tests {
     #[test]
     fn guide_configs() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/configs");
-        let load = |name: &str| {
-            ModelConfig::from_file(&Path::new(dir).join(format!("{name}.pbtxt")), name).unwrap()
-        };
+        let load = |name: &str| ModelConfig::from_file(&Path::new(dir).join(format!("{name}.pbtxt")), name).unwrap();
         let pre = load("preprocessing");
         assert_eq!(pre.platform, "onnxruntime_onnx");
         assert!(pre.is_onnx() && !pre.is_ensemble());
-        assert_eq!(
-            pre.inputs[0].shape(pre.max_batch_size),
-            vec![1, 3, 2160, 3840]
-        );
+        assert_eq!(pre.inputs[0].shape(pre.max_batch_size), vec![1, 3, 2160, 3840]);
         assert_eq!(pre.outputs[0].name, "preprocessed_640_640_image");
         let post = load("postprocessing");
         assert_eq!(post.inputs.len(), 2);
@@ -866,41 +791,21 @@ mod tests {
         assert_eq!(ens.outputs.len(), 3);
         let steps = &ens.ensemble.as_ref().unwrap().steps;
         let names: Vec<&str> = steps.iter().map(|s| s.model_name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "preprocessing",
-                "yolov8",
-                "postprocessing",
-                "efficientnet_v2"
-            ]
-        );
+        assert_eq!(names, ["preprocessing", "yolov8", "postprocessing", "efficientnet_v2"]);
         assert!(steps.iter().all(|s| s.model_version == -1));
         assert_eq!(
             steps[2].input_map,
             vec![
-                (
-                    "original_image_3840_2160".to_string(),
-                    "original_image_3840_2160".to_string()
-                ),
+                ("original_image_3840_2160".to_string(), "original_image_3840_2160".to_string()),
                 ("yolo_detections".to_string(), "yolo_detections".to_string())
             ]
         );
-        assert_eq!(
-            steps[3].output_map,
-            vec![(
-                "estimated_oil_pct".to_string(),
-                "estimated_oil_pct".to_string()
-            )]
-        );
+        assert_eq!(steps[3].output_map, vec![("estimated_oil_pct".to_string(), "estimated_oil_pct".to_string())]);
     }
 
     #[test]
     fn defaults() {
-        let c = cfg(
-            &with_tensor("name: \"x\" data_type: TYPE_UINT8 dims: [ -1, 3 ]"),
-            "folder",
-        );
+        let c = cfg(&with_tensor("name: \"x\" data_type: TYPE_UINT8 dims: [ -1, 3 ]"), "folder");
         assert_eq!(c.name, "folder");
         assert_eq!(c.max_batch_size, 0);
         assert_eq!(c.version_policy, VersionPolicy::Latest { num_versions: 1 });
@@ -911,18 +816,10 @@ mod tests {
 
     #[test]
     fn shapes_with_batch_and_reshape() {
-        let t = TensorConfig {
-            name: "x".into(),
-            data_type: DataType::Fp32,
-            dims: vec![3, 4],
-            reshape: None,
-        };
+        let t = TensorConfig { name: "x".into(), data_type: DataType::Fp32, dims: vec![3, 4], reshape: None };
         assert_eq!(t.shape(0), vec![3, 4]);
         assert_eq!(t.shape(8), vec![-1, 3, 4]);
-        let r = TensorConfig {
-            reshape: Some(vec![12]),
-            ..t.clone()
-        };
+        let r = TensorConfig { reshape: Some(vec![12]), ..t.clone() };
         assert_eq!(r.shape(0), vec![12]);
         assert_eq!(r.shape(4), vec![-1, 12]);
         assert_eq!(r.client_shape(4), vec![-1, 3, 4]);
@@ -934,39 +831,21 @@ mod tests {
             "m",
         );
         assert_eq!(c.inputs[0].shape(c.max_batch_size), vec![-1]);
-        let c = cfg(
-            &with_tensor("name: \"x\" data_type: TYPE_FP32 dims: [2, 6] reshape { shape: [3, 4] }"),
-            "m",
-        );
+        let c = cfg(&with_tensor("name: \"x\" data_type: TYPE_FP32 dims: [2, 6] reshape { shape: [3, 4] }"), "m");
         assert_eq!(c.inputs[0].reshape, Some(vec![3, 4]));
     }
 
     #[test]
     fn version_policies() {
         let p = |vp: &str| {
-            cfg(
-                &format!(
-                    "{}version_policy: {vp}",
-                    with_tensor("name: \"x\" data_type: TYPE_FP32 dims: 1")
-                ),
-                "m",
-            )
-            .version_policy
+            cfg(&format!("{}version_policy: {vp}", with_tensor("name: \"x\" data_type: TYPE_FP32 dims: 1")), "m")
+                .version_policy
         };
-        assert_eq!(
-            p("{ latest { num_versions: 3 } }"),
-            VersionPolicy::Latest { num_versions: 3 }
-        );
-        assert_eq!(
-            p("{ latest { } }"),
-            VersionPolicy::Latest { num_versions: 1 }
-        );
+        assert_eq!(p("{ latest { num_versions: 3 } }"), VersionPolicy::Latest { num_versions: 3 });
+        assert_eq!(p("{ latest { } }"), VersionPolicy::Latest { num_versions: 1 });
         assert_eq!(p("{ all { } }"), VersionPolicy::All);
         assert_eq!(p("{ all: {} }"), VersionPolicy::All);
-        assert_eq!(
-            p("{ specific { versions: [3, 1] versions: 3 } }"),
-            VersionPolicy::Specific(vec![1, 3])
-        );
+        assert_eq!(p("{ specific { versions: [3, 1] versions: 3 } }"), VersionPolicy::Specific(vec![1, 3]));
         assert_eq!(p("{ }"), VersionPolicy::default());
     }
 
@@ -976,9 +855,7 @@ mod tests {
             &format!(
                 "{}\ninstance_group [ {{ kind: KIND_CPU count: 2 }} ]\ndynamic_batching {{ max_queue_delay_microseconds: 100 }}\n\
                  model_warmup [ {{ name: \"w\" batch_size: 1 }} ]\nlabel_filename: \"l.txt\"\nsome_future_field: 3",
-                with_tensor(
-                    "name: \"x\" data_type: TYPE_FP32 dims: 1 format: FORMAT_NCHW optional: false"
-                )
+                with_tensor("name: \"x\" data_type: TYPE_FP32 dims: 1 format: FORMAT_NCHW optional: false")
             ),
             "m",
         );
@@ -1029,9 +906,7 @@ mod tests {
         for (text, want_at, want) in cases {
             let msg = cfg_err(&text, "m");
             if !msg.contains(want_at) || !msg.contains(want) {
-                failures.push(format!(
-                    "{text:?}:\n  {msg:?}\n  lacks {want_at:?} or {want:?}"
-                ));
+                failures.push(format!("{text:?}:\n  {msg:?}\n  lacks {want_at:?} or {want:?}"));
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -1042,16 +917,9 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/configs");
         let seeds: Vec<Vec<char>> = ["ensemble", "postprocessing", "efficientnet_v2"]
             .iter()
-            .map(|n| {
-                std::fs::read_to_string(dir.join(format!("{n}.pbtxt")))
-                    .unwrap()
-                    .chars()
-                    .collect()
-            })
+            .map(|n| std::fs::read_to_string(dir.join(format!("{n}.pbtxt"))).unwrap().chars().collect())
             .collect();
-        let alphabet: Vec<char> = "{}[]:,\"-019xTYPE_FP32 \nname dims key value step reshape shape"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> = "{}[]:,\"-019xTYPE_FP32 \nname dims key value step reshape shape".chars().collect();
         let mut state = 0x2545_F491_4F6C_DD1Du64;
         let mut rnd = |n: usize| {
             state ^= state << 13;
@@ -1080,14 +948,9 @@ mod tests {
     #[test]
     fn syntax_errors_pass_through() {
         match ModelConfig::parse("input { dims ] }", Path::new("c.pbtxt"), "m") {
-            Err(Error::ConfigSyntax {
-                line, col, message, ..
-            }) => {
+            Err(Error::ConfigSyntax { line, col, message, .. }) => {
                 assert_eq!((line, col), (1, 14));
-                assert!(
-                    message.contains("expected `:` or `{` after field name `dims`, found `]`"),
-                    "{message}"
-                );
+                assert!(message.contains("expected `:` or `{` after field name `dims`, found `]`"), "{message}");
             }
             other => panic!("{other:?}"),
         }

@@ -33,9 +33,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub use config::{
-    DataType, EnsembleScheduling, EnsembleStep, ModelConfig, TensorConfig, VersionPolicy,
-};
+pub use config::{DataType, EnsembleScheduling, EnsembleStep, ModelConfig, TensorConfig, VersionPolicy};
 pub use validate::{ModelSignature, TensorSignature, validate_model};
 
 use crate::error::{Error, Result};
@@ -62,9 +60,7 @@ impl LoadOptions {
 
     /// Adds `name` to the explicit load list (like Triton's `--load-model=name`).
     pub fn load_model(mut self, name: impl Into<String>) -> Self {
-        self.load_models
-            .get_or_insert_with(Vec::new)
-            .push(name.into());
+        self.load_models.get_or_insert_with(Vec::new).push(name.into());
         self
     }
 }
@@ -101,11 +97,7 @@ impl ModelEntry {
 
     /// `<dir>/<version>/<default_model_filename or "model.onnx">`. Meaningless for an ensemble.
     pub fn model_file(&self, version: i64) -> PathBuf {
-        let file = self
-            .config
-            .default_model_filename
-            .as_deref()
-            .unwrap_or(DEFAULT_MODEL_FILENAME);
+        let file = self.config.default_model_filename.as_deref().unwrap_or(DEFAULT_MODEL_FILENAME);
         self.dir.join(version.to_string()).join(file)
     }
 
@@ -122,11 +114,7 @@ fn served(policy: &VersionPolicy, versions: &[i64]) -> Vec<i64> {
             versions.iter().rev().take(n).rev().copied().collect()
         }
         VersionPolicy::All => versions.to_vec(),
-        VersionPolicy::Specific(wanted) => versions
-            .iter()
-            .filter(|v| wanted.contains(v))
-            .copied()
-            .collect(),
+        VersionPolicy::Specific(wanted) => versions.iter().filter(|v| wanted.contains(v)).copied().collect(),
     }
 }
 
@@ -155,11 +143,7 @@ impl Repository {
             if candidates.is_empty() {
                 "none".to_string()
             } else {
-                candidates
-                    .keys()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                candidates.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
             }
         };
 
@@ -168,15 +152,11 @@ impl Repository {
             None => queue.extend(candidates.keys().cloned()),
             Some(names) => {
                 for name in names {
-                    check_name(name)
-                        .map_err(|m| repo_err(&root, format!("cannot load model `{name}`: {m}")))?;
+                    check_name(name).map_err(|m| repo_err(&root, format!("cannot load model `{name}`: {m}")))?;
                     if !candidates.contains_key(name) {
                         return Err(repo_err(
                             &root,
-                            format!(
-                                "model `{name}` is not in the repository; available models: {}",
-                                available()
-                            ),
+                            format!("model `{name}` is not in the repository; available models: {}", available()),
                         ));
                     }
                     queue.push_back(name.clone());
@@ -190,10 +170,7 @@ impl Repository {
                 continue;
             }
             let Some(dir) = candidates.get(&name) else {
-                return Err(repo_err(
-                    &root,
-                    format!("model `{name}` is not in the repository"),
-                ));
+                return Err(repo_err(&root, format!("model `{name}` is not in the repository")));
             };
             let entry = load_model(&root, &name, dir)?;
             if let Some(ensemble) = &entry.config.ensemble {
@@ -236,10 +213,7 @@ impl Repository {
                 if step.model_version < 0 {
                     continue;
                 }
-                let served = models
-                    .get(&step.model_name)
-                    .map(ModelEntry::served_versions)
-                    .unwrap_or_default();
+                let served = models.get(&step.model_name).map(ModelEntry::served_versions).unwrap_or_default();
                 if !served.contains(&step.model_version) {
                     return Err(Error::Ensemble {
                         model: entry.config.name.clone(),
@@ -273,10 +247,7 @@ impl Repository {
 }
 
 fn repo_err(path: &Path, message: impl Into<String>) -> Error {
-    Error::Repository {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
+    Error::Repository { path: path.to_path_buf(), message: message.into() }
 }
 
 /// The model folders of `root`: subfolders (or links to folders) holding a `config.pbtxt`, by name.
@@ -308,14 +279,8 @@ fn check_name(name: &str) -> std::result::Result<(), String> {
     if name.is_empty() {
         return Err("the name is empty".to_string());
     }
-    if name.contains(['/', '\\', '\0'])
-        || name.contains("..")
-        || Path::new(name).is_absolute()
-        || name == "."
-    {
-        return Err(format!(
-            "`{name}` is not a plain name (it must not contain `/`, `\\` or `..`)"
-        ));
+    if name.contains(['/', '\\', '\0']) || name.contains("..") || Path::new(name).is_absolute() || name == "." {
+        return Err(format!("`{name}` is not a plain name (it must not contain `/`, `\\` or `..`)"));
     }
     Ok(())
 }
@@ -326,11 +291,7 @@ fn check_inside(root: &Path, path: &Path, what: &str) -> Result<PathBuf> {
     if !real.starts_with(root) {
         return Err(repo_err(
             path,
-            format!(
-                "the {what} resolves to {}, outside the repository {}",
-                real.display(),
-                root.display()
-            ),
+            format!("the {what} resolves to {}, outside the repository {}", real.display(), root.display()),
         ));
     }
     Ok(real)
@@ -355,8 +316,7 @@ fn load_model(root: &Path, name: &str, dir: &Path) -> Result<ModelEntry> {
         });
     }
     if let Some(file) = &config.default_model_filename {
-        check_name(file)
-            .map_err(|m| repo_err(&config_path, format!("default_model_filename: {m}")))?;
+        check_name(file).map_err(|m| repo_err(&config_path, format!("default_model_filename: {m}")))?;
     }
 
     let versions = read_versions(root, dir)?;
@@ -366,38 +326,27 @@ fn load_model(root: &Path, name: &str, dir: &Path) -> Result<ModelEntry> {
             "no version folder (such as `1/`); Triton needs one, even for an ensemble".to_string(),
         ));
     }
-    if let VersionPolicy::Specific(wanted) = &config.version_policy {
-        if let Some(missing) = wanted.iter().find(|v| !versions.contains(v)) {
-            return Err(repo_err(
-                dir,
-                format!(
-                    "version_policy asks for version {missing}, but there is no folder `{missing}/` \
+    if let VersionPolicy::Specific(wanted) = &config.version_policy
+        && let Some(missing) = wanted.iter().find(|v| !versions.contains(v))
+    {
+        return Err(repo_err(
+            dir,
+            format!(
+                "version_policy asks for version {missing}, but there is no folder `{missing}/` \
                      (versions present: {versions:?})"
-                ),
-            ));
-        }
+            ),
+        ));
     }
-    let entry = ModelEntry {
-        config,
-        dir: dir.to_path_buf(),
-        config_path,
-        versions,
-    };
+    let entry = ModelEntry { config, dir: dir.to_path_buf(), config_path, versions };
     if !entry.is_ensemble() {
         for v in entry.served_versions() {
             let file = entry.model_file(v);
             if fs::symlink_metadata(&file).is_err() {
-                return Err(repo_err(
-                    &file,
-                    format!("the model file of version {v} is missing"),
-                ));
+                return Err(repo_err(&file, format!("the model file of version {v} is missing")));
             }
             let real = check_inside(root, &file, "model file")?;
             if !real.is_file() {
-                return Err(repo_err(
-                    &file,
-                    format!("the model file of version {v} is not a file"),
-                ));
+                return Err(repo_err(&file, format!("the model file of version {v} is not a file")));
             }
         }
     }
@@ -428,11 +377,7 @@ fn read_versions(root: &Path, dir: &Path) -> Result<Vec<i64>> {
         }
         let numeric = !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit());
         let canonical = numeric && (name == "0" || !name.starts_with('0'));
-        let version = if canonical {
-            name.parse::<i64>().ok()
-        } else {
-            None
-        };
+        let version = if canonical { name.parse::<i64>().ok() } else { None };
         let Some(version) = version else {
             tracing::debug!(path = %path.display(), "ignoring an entry that is not a version folder");
             continue;

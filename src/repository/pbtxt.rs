@@ -124,11 +124,7 @@ impl Message {
 
 /// Parses `text` (the content of the file `path`, which is only used in errors).
 pub fn parse(text: &str, path: &Path) -> Result<Message> {
-    let mut parser = Parser {
-        lexer: Lexer::new(text),
-        path,
-        peeked: None,
-    };
+    let mut parser = Parser { lexer: Lexer::new(text), path, peeked: None };
     parser.parse_top()
 }
 
@@ -222,12 +218,7 @@ struct LexError {
 
 impl Lexer {
     fn new(text: &str) -> Self {
-        Lexer {
-            chars: text.chars().collect(),
-            pos: 0,
-            line: 1,
-            col: 1,
-        }
+        Lexer { chars: text.chars().collect(), pos: 0, line: 1, col: 1 }
     }
 
     fn peek_char(&self, ahead: usize) -> Option<char> {
@@ -247,11 +238,7 @@ impl Lexer {
     }
 
     fn err(&self, line: usize, col: usize, message: impl Into<String>) -> LexError {
-        LexError {
-            line,
-            col,
-            message: message.into(),
-        }
+        LexError { line, col, message: message.into() }
     }
 
     fn skip_blank(&mut self) {
@@ -275,11 +262,7 @@ impl Lexer {
         self.skip_blank();
         let (line, col) = (self.line, self.col);
         let Some(c) = self.peek_char(0) else {
-            return Ok(Token {
-                tok: Tok::Eof,
-                line,
-                col,
-            });
+            return Ok(Token { tok: Tok::Eof, line, col });
         };
         let tok = if c.is_ascii_alphabetic() || c == '_' {
             let mut s = String::new();
@@ -292,9 +275,7 @@ impl Lexer {
                 }
             }
             Tok::Ident(s)
-        } else if c.is_ascii_digit()
-            || (c == '.' && self.peek_char(1).is_some_and(|d| d.is_ascii_digit()))
-        {
+        } else if c.is_ascii_digit() || (c == '.' && self.peek_char(1).is_some_and(|d| d.is_ascii_digit())) {
             self.lex_number(line, col)?
         } else if c == '"' || c == '\'' {
             self.lex_strings()?
@@ -322,38 +303,21 @@ impl Lexer {
                 break;
             }
         }
-        let bad = || LexError {
-            line,
-            col,
-            message: format!("invalid number `{text}`"),
-        };
+        let bad = || LexError { line, col, message: format!("invalid number `{text}`") };
         if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
             if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
                 return Err(bad());
             }
-            return Ok(Tok::Int {
-                digits: hex.to_string(),
-                radix: 16,
-            });
+            return Ok(Tok::Int { digits: hex.to_string(), radix: 16 });
         }
         if text.chars().all(|c| c.is_ascii_digit()) {
             if let Some(oct) = text.strip_prefix('0').filter(|o| !o.is_empty()) {
                 if !oct.chars().all(|c| ('0'..='7').contains(&c)) {
-                    return Err(LexError {
-                        line,
-                        col,
-                        message: format!("invalid octal number `{text}`"),
-                    });
+                    return Err(LexError { line, col, message: format!("invalid octal number `{text}`") });
                 }
-                return Ok(Tok::Int {
-                    digits: oct.to_string(),
-                    radix: 8,
-                });
+                return Ok(Tok::Int { digits: oct.to_string(), radix: 8 });
             }
-            return Ok(Tok::Int {
-                digits: text,
-                radix: 10,
-            });
+            return Ok(Tok::Int { digits: text, radix: 10 });
         }
         // A float: digits, optional fraction, optional exponent, optional f suffix.
         let body = text.strip_suffix(['f', 'F']).unwrap_or(&text);
@@ -386,11 +350,7 @@ impl Lexer {
             let (cl, cc) = (self.line, self.col);
             match self.bump() {
                 None | Some('\n') => {
-                    return Err(self.err(
-                        line,
-                        col,
-                        "unterminated string (strings end on the same line)",
-                    ));
+                    return Err(self.err(line, col, "unterminated string (strings end on the same line)"));
                 }
                 Some(c) if c == quote => return Ok(()),
                 Some('\\') => self.lex_escape(out, cl, cc)?,
@@ -436,9 +396,8 @@ impl Lexer {
                         None => break,
                     }
                 }
-                let byte = u8::try_from(v).map_err(|_| {
-                    self.err(line, col, format!("octal escape `\\{v:o}` is above \\377"))
-                })?;
+                let byte = u8::try_from(v)
+                    .map_err(|_| self.err(line, col, format!("octal escape `\\{v:o}` is above \\377")))?;
                 out.push(byte);
             }
             'x' | 'X' => {
@@ -469,30 +428,17 @@ impl Lexer {
                             self.bump();
                         }
                         None => {
-                            return Err(self.err(
-                                line,
-                                col,
-                                format!("expected {want} hex digits after `\\{c}`"),
-                            ));
+                            return Err(self.err(line, col, format!("expected {want} hex digits after `\\{c}`")));
                         }
                     }
                 }
-                let ch = char::from_u32(v).ok_or_else(|| {
-                    self.err(
-                        line,
-                        col,
-                        format!("`\\{c}{v:0want$X}` is not a Unicode scalar value"),
-                    )
-                })?;
+                let ch = char::from_u32(v)
+                    .ok_or_else(|| self.err(line, col, format!("`\\{c}{v:0want$X}` is not a Unicode scalar value")))?;
                 let mut buf = [0u8; 4];
                 out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
             }
             other => {
-                return Err(self.err(
-                    line,
-                    col,
-                    format!("unknown escape `\\{}` in string", other.escape_debug()),
-                ));
+                return Err(self.err(line, col, format!("unknown escape `\\{}` in string", other.escape_debug())));
             }
         }
         Ok(())
@@ -509,10 +455,7 @@ fn is_float_literal(s: &str) -> bool {
     let int = parts.next().unwrap_or("");
     let frac = parts.next();
     let digits = |t: &str| t.chars().all(|c| c.is_ascii_digit());
-    if !digits(int)
-        || !frac.is_none_or(digits)
-        || (int.is_empty() && frac.is_none_or(str::is_empty))
-    {
+    if !digits(int) || !frac.is_none_or(digits) || (int.is_empty() && frac.is_none_or(str::is_empty)) {
         return false;
     }
     if exponent.is_none() && frac.is_none() {
@@ -538,20 +481,12 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn syntax(&self, line: usize, col: usize, message: impl Into<String>) -> Error {
-        Error::ConfigSyntax {
-            path: self.path.to_path_buf(),
-            line,
-            col,
-            message: message.into(),
-        }
+        Error::ConfigSyntax { path: self.path.to_path_buf(), line, col, message: message.into() }
     }
 
     fn peek(&mut self) -> Result<&Token> {
         if self.peeked.is_none() {
-            let t = self
-                .lexer
-                .next_token()
-                .map_err(|e| self.syntax(e.line, e.col, e.message))?;
+            let t = self.lexer.next_token().map_err(|e| self.syntax(e.line, e.col, e.message))?;
             self.peeked = Some(t);
         }
         match &self.peeked {
@@ -573,11 +508,7 @@ impl Parser<'_> {
         let t = self.next()?;
         match t.tok {
             Tok::Eof => Ok(msg),
-            other => Err(self.syntax(
-                t.line,
-                t.col,
-                format!("expected a field name, found {}", other.describe()),
-            )),
+            other => Err(self.syntax(t.line, t.col, format!("expected a field name, found {}", other.describe()))),
         }
     }
 
@@ -611,11 +542,7 @@ impl Parser<'_> {
                         Some(c) => format!("expected a field name or `{c}`"),
                         None => "expected a field name".to_string(),
                     };
-                    return Err(self.syntax(
-                        t.line,
-                        t.col,
-                        format!("{expected}, found {}", other.describe()),
-                    ));
+                    return Err(self.syntax(t.line, t.col, format!("{expected}, found {}", other.describe())));
                 }
             }
         }
@@ -642,44 +569,26 @@ impl Parser<'_> {
                     Tok::Punct('{' | '<') => {
                         self.next()?;
                         let value = self.parse_message_body(&v, depth)?;
-                        out.push(Field {
-                            name,
-                            value,
-                            line,
-                            col,
-                        });
+                        out.push(Field { name, value, line, col });
                         Ok(())
                     }
                     _ => {
                         let value = self.parse_scalar(&name)?;
-                        out.push(Field {
-                            name,
-                            value,
-                            line,
-                            col,
-                        });
+                        out.push(Field { name, value, line, col });
                         Ok(())
                     }
                 }
             }
             Tok::Punct('{' | '<') => {
                 let value = self.parse_message_body(&t, depth)?;
-                out.push(Field {
-                    name,
-                    value,
-                    line,
-                    col,
-                });
+                out.push(Field { name, value, line, col });
                 Ok(())
             }
             Tok::Punct('[') => self.parse_list(&name, true, depth, out),
             other => Err(self.syntax(
                 t.line,
                 t.col,
-                format!(
-                    "expected `:` or `{{` after field name `{name}`, found {}",
-                    other.describe()
-                ),
+                format!("expected `:` or `{{` after field name `{name}`, found {}", other.describe()),
             )),
         }
     }
@@ -687,17 +596,9 @@ impl Parser<'_> {
     /// The body of a message after its opening `{` or `<` (the token `open`), through the closer.
     fn parse_message_body(&mut self, open: &Token, depth: usize) -> Result<Value> {
         if depth + 1 > MAX_DEPTH {
-            return Err(self.syntax(
-                open.line,
-                open.col,
-                format!("messages nested deeper than {MAX_DEPTH} levels"),
-            ));
+            return Err(self.syntax(open.line, open.col, format!("messages nested deeper than {MAX_DEPTH} levels")));
         }
-        let close = if open.tok == Tok::Punct('<') {
-            '>'
-        } else {
-            '}'
-        };
+        let close = if open.tok == Tok::Punct('<') { '>' } else { '}' };
         let msg = self.parse_fields(Some(close), depth + 1)?;
         // parse_fields stops only at the closer.
         self.next()?;
@@ -706,13 +607,7 @@ impl Parser<'_> {
 
     /// A list after its `[`: elements separated by `,`, through `]`. Without a colon before the list,
     /// only messages are allowed (protobuf's rule).
-    fn parse_list(
-        &mut self,
-        name: &str,
-        messages_only: bool,
-        depth: usize,
-        out: &mut Vec<Field>,
-    ) -> Result<()> {
+    fn parse_list(&mut self, name: &str, messages_only: bool, depth: usize, out: &mut Vec<Field>) -> Result<()> {
         let first = self.peek()?.clone();
         if first.tok == Tok::Punct(']') {
             self.next()?;
@@ -737,12 +632,7 @@ impl Parser<'_> {
                 }
                 _ => self.parse_scalar(name)?,
             };
-            out.push(Field {
-                name: name.to_string(),
-                value,
-                line: t.line,
-                col: t.col,
-            });
+            out.push(Field { name: name.to_string(), value, line: t.line, col: t.col });
             let sep = self.next()?;
             match sep.tok {
                 Tok::Punct(',') => {}
@@ -751,10 +641,7 @@ impl Parser<'_> {
                     return Err(self.syntax(
                         sep.line,
                         sep.col,
-                        format!(
-                            "expected `,` or `]` in the list `{name}`, found {}",
-                            other.describe()
-                        ),
+                        format!("expected `,` or `]` in the list `{name}`, found {}", other.describe()),
                     ));
                 }
             }
@@ -767,9 +654,7 @@ impl Parser<'_> {
             Tok::Punct('-') => {
                 let n = self.next()?;
                 match n.tok {
-                    Tok::Int { digits, radix } => {
-                        self.int_value(&digits, radix, true, t.line, t.col)
-                    }
+                    Tok::Int { digits, radix } => self.int_value(&digits, radix, true, t.line, t.col),
                     Tok::Float(v) => Ok(Value::Float(-v)),
                     Tok::Ident(ref s) => match special_float(s) {
                         Some(v) => Ok(Value::Float(-v)),
@@ -790,11 +675,7 @@ impl Parser<'_> {
             Tok::Float(v) => Ok(Value::Float(v)),
             Tok::Str(bytes) => match String::from_utf8(bytes) {
                 Ok(s) => Ok(Value::Str(s)),
-                Err(_) => Err(self.syntax(
-                    t.line,
-                    t.col,
-                    format!("the string value of `{name}` is not valid UTF-8"),
-                )),
+                Err(_) => Err(self.syntax(t.line, t.col, format!("the string value of `{name}` is not valid UTF-8"))),
             },
             Tok::Ident(s) => Ok(match s.as_str() {
                 "true" | "True" => Value::Bool(true),
@@ -807,22 +688,12 @@ impl Parser<'_> {
             other => Err(self.syntax(
                 t.line,
                 t.col,
-                format!(
-                    "expected a value for field `{name}`, found {}",
-                    other.describe()
-                ),
+                format!("expected a value for field `{name}`, found {}", other.describe()),
             )),
         }
     }
 
-    fn int_value(
-        &self,
-        digits: &str,
-        radix: u32,
-        negative: bool,
-        line: usize,
-        col: usize,
-    ) -> Result<Value> {
+    fn int_value(&self, digits: &str, radix: u32, negative: bool, line: usize, col: usize) -> Result<Value> {
         let text = match radix {
             16 => format!("0x{digits}"),
             8 => format!("0{digits}"),
@@ -831,11 +702,7 @@ impl Parser<'_> {
         let sign = if negative { "-" } else { "" };
         let range = || self.syntax(line, col, format!("integer `{sign}{text}` is out of range"));
         // Octal "0" alone is lexed as decimal; an empty digit string cannot reach here, but be safe.
-        let magnitude = if digits.is_empty() {
-            Ok(0)
-        } else {
-            u64::from_str_radix(digits, radix)
-        };
+        let magnitude = if digits.is_empty() { Ok(0) } else { u64::from_str_radix(digits, radix) };
         let magnitude = magnitude.map_err(|_| range())?;
         if negative {
             if magnitude == 1u64 << 63 {
@@ -955,9 +822,7 @@ impl Message {
                         .get(i..)
                         .unwrap_or_default()
                         .iter()
-                        .take_while(|g| {
-                            g.name == field.name && !matches!(g.value, Value::Message(_))
-                        })
+                        .take_while(|g| g.name == field.name && !matches!(g.value, Value::Message(_)))
                         .map(|g| &g.value)
                         .collect();
                     if run.len() > 1 {
@@ -998,12 +863,7 @@ mod tests {
     fn perr(text: &str) -> (usize, usize, String) {
         match parse(text, Path::new("t.pbtxt")) {
             Ok(m) => panic!("expected an error, got {m:?}"),
-            Err(Error::ConfigSyntax {
-                line,
-                col,
-                message,
-                path,
-            }) => {
+            Err(Error::ConfigSyntax { line, col, message, path }) => {
                 assert_eq!(path, Path::new("t.pbtxt"));
                 (line, col, message)
             }
@@ -1030,9 +890,7 @@ mod tests {
     fn messages_with_every_delimiter() {
         let m = p("a { x: 1 } b: { x: 2 } c < x: 3 > d: < x: 4 >");
         for (name, want) in [("a", 1), ("b", 2), ("c", 3), ("d", 4)] {
-            let Some(Value::Message(inner)) = m.get(name).map(|f| &f.value) else {
-                panic!("{name}")
-            };
+            let Some(Value::Message(inner)) = m.get(name).map(|f| &f.value) else { panic!("{name}") };
             assert_eq!(inner.get("x").unwrap().value, Value::Int(want));
         }
     }
@@ -1072,8 +930,7 @@ mod tests {
 
     #[test]
     fn numbers() {
-        let m =
-            p("a: -1 b: 0x1F c: 017 d: 1.5 e: -2.5e-3 f: 1e3 g: .5 h: 2.f i: 0 j: -0x10 k: 1E+2");
+        let m = p("a: -1 b: 0x1F c: 017 d: 1.5 e: -2.5e-3 f: 1e3 g: .5 h: 2.f i: 0 j: -0x10 k: 1E+2");
         let want = [
             ("a", Value::Int(-1)),
             ("b", Value::Int(31)),
@@ -1108,10 +965,7 @@ mod tests {
     #[test]
     fn strings_escapes_and_concatenation() {
         let m = p(r#"s: "a\n\t\\\"\'" 'b\101\x42\x4' "c" u: "\u00e9\U0001F600" q: 'it''s' x: "é""#);
-        assert_eq!(
-            m.get("s").unwrap().value,
-            Value::Str("a\n\t\\\"'bAB\u{4}c".into())
-        );
+        assert_eq!(m.get("s").unwrap().value, Value::Str("a\n\t\\\"'bAB\u{4}c".into()));
         assert_eq!(m.get("u").unwrap().value, Value::Str("é😀".into()));
         assert_eq!(m.get("q").unwrap().value, Value::Str("its".into()));
         assert_eq!(m.get("x").unwrap().value, Value::Str("é".into()));
@@ -1121,58 +975,21 @@ mod tests {
     fn comments_and_separators() {
         let m = p("# header\na: 1, b: 2; # trailing\nc { d: 3; e: 4, }\n# end");
         assert_eq!(m.fields.len(), 3);
-        let Value::Message(c) = &m.get("c").unwrap().value else {
-            panic!()
-        };
+        let Value::Message(c) = &m.get("c").unwrap().value else { panic!() };
         assert_eq!(c.fields.len(), 2);
     }
 
     #[test]
     fn errors_say_what_was_expected_and_found() {
         let cases: &[(&str, usize, usize, &str)] = &[
-            (
-                "dims ]",
-                1,
-                6,
-                "expected `:` or `{` after field name `dims`, found `]`",
-            ),
-            (
-                "a: 1\nb: }",
-                2,
-                4,
-                "expected a value for field `b`, found `}`",
-            ),
-            (
-                "a { b: 1",
-                1,
-                9,
-                "expected a field name or `}`, found end of file",
-            ),
-            (
-                "a < b: 1 }",
-                1,
-                10,
-                "expected a field name or `>`, found `}`",
-            ),
+            ("dims ]", 1, 6, "expected `:` or `{` after field name `dims`, found `]`"),
+            ("a: 1\nb: }", 2, 4, "expected a value for field `b`, found `}`"),
+            ("a { b: 1", 1, 9, "expected a field name or `}`, found end of file"),
+            ("a < b: 1 }", 1, 10, "expected a field name or `>`, found `}`"),
             ("}", 1, 1, "expected a field name, found `}`"),
-            (
-                "a: [1 2]",
-                1,
-                7,
-                "expected `,` or `]` in the list `a`, found `2`",
-            ),
-            (
-                "a: [1, ]",
-                1,
-                8,
-                "expected a value for field `a`, found `]`",
-            ),
-            (
-                "a [1]",
-                1,
-                4,
-                "expected `{` (a list without `:` holds messages) in the list `a`, found `1`",
-            ),
+            ("a: [1 2]", 1, 7, "expected `,` or `]` in the list `a`, found `2`"),
+            ("a: [1, ]", 1, 8, "expected a value for field `a`, found `]`"),
+            ("a [1]", 1, 4, "expected `{` (a list without `:` holds messages) in the list `a`, found `1`"),
             ("a: \"abc\nb: 1", 1, 4, "unterminated string"),
             ("a: 'abc", 1, 4, "unterminated string"),
             ("a: \"\\q\"", 1, 5, "unknown escape `\\q`"),
@@ -1187,26 +1004,13 @@ mod tests {
             ("a: 09", 1, 4, "invalid octal number `09`"),
             ("a: - x", 1, 6, "expected a number after `-`, found `x`"),
             ("a: 1 @", 1, 6, "unexpected character `@`"),
-            (
-                "a: [1",
-                1,
-                6,
-                "expected `,` or `]` in the list `a`, found end of file",
-            ),
-            (
-                "a:",
-                1,
-                3,
-                "expected a value for field `a`, found end of file",
-            ),
+            ("a: [1", 1, 6, "expected `,` or `]` in the list `a`, found end of file"),
+            ("a:", 1, 3, "expected a value for field `a`, found end of file"),
             ("1: 2", 1, 1, "expected a field name, found `1`"),
         ];
         for &(text, line, col, want) in cases {
             let (l, c, msg) = perr(text);
-            assert!(
-                msg.contains(want),
-                "{text:?}: message {msg:?} lacks {want:?}"
-            );
+            assert!(msg.contains(want), "{text:?}: message {msg:?} lacks {want:?}");
             assert_eq!((l, c), (line, col), "{text:?}: {msg}");
         }
     }
@@ -1215,11 +1019,7 @@ mod tests {
     fn nesting_is_bounded() {
         let ok = format!("{}{}", "a {".repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
         p(&ok);
-        let deep = format!(
-            "{}{}",
-            "a {".repeat(MAX_DEPTH + 1),
-            "}".repeat(MAX_DEPTH + 1)
-        );
+        let deep = format!("{}{}", "a {".repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
         let (l, c, msg) = perr(&deep);
         assert!(msg.contains("nested deeper than 64"), "{msg}");
         assert_eq!((l, c), (1, 3 * MAX_DEPTH + 3));
@@ -1234,9 +1034,7 @@ mod tests {
     fn non_utf8_file() {
         let e = parse_bytes(b"a: 1\nb: \"\xff\"", Path::new("x.pbtxt")).unwrap_err();
         match e {
-            Error::ConfigSyntax {
-                line, col, message, ..
-            } => {
+            Error::ConfigSyntax { line, col, message, .. } => {
                 assert_eq!((line, col), (2, 5));
                 assert!(message.contains("UTF-8"));
             }
@@ -1280,22 +1078,14 @@ neg: -9223372036854775808
         assert_eq!(printed, twice.to_string());
         // The inline Display of a message value also reads back.
         let inline = format!("m {}", Value::Message(once.clone()));
-        let Value::Message(back) = &p(&inline).fields[0].value else {
-            panic!()
-        };
+        let Value::Message(back) = &p(&inline).fields[0].value else { panic!() };
         assert_eq!(*back, once);
     }
 
     #[test]
     fn guide_configs_round_trip() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/configs");
-        for name in [
-            "preprocessing",
-            "yolov8",
-            "postprocessing",
-            "efficientnet_v2",
-            "ensemble",
-        ] {
+        for name in ["preprocessing", "yolov8", "postprocessing", "efficientnet_v2", "ensemble"] {
             let text = std::fs::read_to_string(dir.join(format!("{name}.pbtxt"))).unwrap();
             let once = p(&text);
             assert_eq!(p(&once.to_string()), once, "{name}");
@@ -1319,16 +1109,12 @@ neg: -9223372036854775808
     #[test]
     fn fuzz_random_and_mutated_inputs_never_panic() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let alphabet: Vec<char> = "{}<>[]:,;-+.#\"'\\\n\t 0123456789abcdefxXeEinfTYPE_\u{e9}\u{0}"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> = "{}<>[]:,;-+.#\"'\\\n\t 0123456789abcdefxXeEinfTYPE_\u{e9}\u{0}".chars().collect();
         let seed: Vec<char> = SAMPLE.chars().collect();
         for round in 0..4000 {
             let text: String = if round % 2 == 0 {
                 let len = rng.below(200);
-                (0..len)
-                    .map(|_| alphabet[rng.below(alphabet.len())])
-                    .collect()
+                (0..len).map(|_| alphabet[rng.below(alphabet.len())]).collect()
             } else {
                 let mut s = seed.clone();
                 for _ in 0..1 + rng.below(8) {

@@ -71,17 +71,11 @@ pub fn validate_model(entry: &ModelEntry, model_file: &Path, sig: &ModelSignatur
     };
     let names = |list: &[TensorSignature]| {
         let n: Vec<&str> = list.iter().map(|t| t.name.as_str()).collect();
-        if n.is_empty() {
-            "none".to_string()
-        } else {
-            n.join(", ")
-        }
+        if n.is_empty() { "none".to_string() } else { n.join(", ") }
     };
 
-    for (kind, declared, actual) in [
-        ("input", &config.inputs, &sig.inputs),
-        ("output", &config.outputs, &sig.outputs),
-    ] {
+    for (kind, declared, actual) in [("input", &config.inputs, &sig.inputs), ("output", &config.outputs, &sig.outputs)]
+    {
         for t in declared {
             let expected = declared_text(t, config.max_batch_size);
             let Some(found) = actual.iter().find(|s| s.name == t.name) else {
@@ -92,11 +86,7 @@ pub fn validate_model(entry: &ModelEntry, model_file: &Path, sig: &ModelSignatur
                 ));
             };
             if !compatible(t, found, config.max_batch_size) {
-                return Err(mismatch(
-                    &t.name,
-                    format!("{kind} {expected}"),
-                    format!("{kind} {found}"),
-                ));
+                return Err(mismatch(&t.name, format!("{kind} {expected}"), format!("{kind} {found}")));
             }
         }
     }
@@ -105,14 +95,7 @@ pub fn validate_model(entry: &ModelEntry, model_file: &Path, sig: &ModelSignatur
             let declared: Vec<&str> = config.inputs.iter().map(|t| t.name.as_str()).collect();
             return Err(mismatch(
                 &s.name,
-                format!(
-                    "only the inputs {}",
-                    if declared.is_empty() {
-                        "(none)".into()
-                    } else {
-                        declared.join(", ")
-                    }
-                ),
+                format!("only the inputs {}", if declared.is_empty() { "(none)".into() } else { declared.join(", ") }),
                 format!("an undeclared input {s}"),
             ));
         }
@@ -154,31 +137,16 @@ mod tests {
 
     fn entry(text: &str) -> ModelEntry {
         let config = ModelConfig::parse(text, Path::new("m/config.pbtxt"), "m").unwrap();
-        ModelEntry {
-            config,
-            dir: PathBuf::from("m"),
-            config_path: PathBuf::from("m/config.pbtxt"),
-            versions: vec![1],
-        }
+        ModelEntry { config, dir: PathBuf::from("m"), config_path: PathBuf::from("m/config.pbtxt"), versions: vec![1] }
     }
 
-    fn sig(
-        inputs: &[(&str, DataType, &[i64])],
-        outputs: &[(&str, DataType, &[i64])],
-    ) -> ModelSignature {
+    fn sig(inputs: &[(&str, DataType, &[i64])], outputs: &[(&str, DataType, &[i64])]) -> ModelSignature {
         let conv = |l: &[(&str, DataType, &[i64])]| {
             l.iter()
-                .map(|(n, t, s)| TensorSignature {
-                    name: n.to_string(),
-                    data_type: *t,
-                    shape: s.to_vec(),
-                })
+                .map(|(n, t, s)| TensorSignature { name: n.to_string(), data_type: *t, shape: s.to_vec() })
                 .collect()
         };
-        ModelSignature {
-            inputs: conv(inputs),
-            outputs: conv(outputs),
-        }
+        ModelSignature { inputs: conv(inputs), outputs: conv(outputs) }
     }
 
     const YOLO: &str = r#"platform: "onnxruntime_onnx"
@@ -189,13 +157,7 @@ output { name: "det" data_type: TYPE_FP32 dims: [1, 300, 6] }"#;
 
     fn mismatch(r: Result<()>) -> (String, String, String) {
         match r {
-            Err(Error::ModelMismatch {
-                path,
-                model,
-                tensor,
-                expected,
-                found,
-            }) => {
+            Err(Error::ModelMismatch { path, model, tensor, expected, found }) => {
                 assert_eq!(path, Path::new("m/1/model.onnx"));
                 assert_eq!(model, "m");
                 (tensor, expected, found)
@@ -208,35 +170,16 @@ output { name: "det" data_type: TYPE_FP32 dims: [1, 300, 6] }"#;
     fn matching_signatures() {
         let e = entry(YOLO);
         let file = Path::new("m/1/model.onnx");
-        validate_model(
-            &e,
-            file,
-            &sig(
-                &[("images", F, &[1, 3, 640, 640])],
-                &[("det", F, &[1, 300, 6])],
-            ),
-        )
-        .unwrap();
+        validate_model(&e, file, &sig(&[("images", F, &[1, 3, 640, 640])], &[("det", F, &[1, 300, 6])])).unwrap();
         // Dynamic dims on either side, and extra outputs in the file.
         validate_model(
             &e,
             file,
-            &sig(
-                &[("images", F, &[-1, 3, -1, -1])],
-                &[("det", F, &[1, -1, 6]), ("extra", F, &[1])],
-            ),
+            &sig(&[("images", F, &[-1, 3, -1, -1])], &[("det", F, &[1, -1, 6]), ("extra", F, &[1])]),
         )
         .unwrap();
         let dynamic = entry(&YOLO.replace("dims: [1, 3, 640, 640]", "dims: [1, 3, -1, -1]"));
-        validate_model(
-            &dynamic,
-            file,
-            &sig(
-                &[("images", F, &[1, 3, 640, 640])],
-                &[("det", F, &[1, 300, 6])],
-            ),
-        )
-        .unwrap();
+        validate_model(&dynamic, file, &sig(&[("images", F, &[1, 3, 640, 640])], &[("det", F, &[1, 300, 6])])).unwrap();
     }
 
     #[test]
@@ -244,65 +187,31 @@ output { name: "det" data_type: TYPE_FP32 dims: [1, 300, 6] }"#;
         let e = entry(YOLO);
         let file = Path::new("m/1/model.onnx");
         let out = [("det", F, &[1i64, 300, 6][..])];
-        let (t, exp, found) = mismatch(validate_model(
-            &e,
-            file,
-            &sig(&[("images", DataType::Fp16, &[1, 3, 640, 640])], &out),
-        ));
+        let (t, exp, found) =
+            mismatch(validate_model(&e, file, &sig(&[("images", DataType::Fp16, &[1, 3, 640, 640])], &out)));
         assert_eq!(
             (t.as_str(), exp.as_str(), found.as_str()),
-            (
-                "images",
-                "input TYPE_FP32 [1,3,640,640]",
-                "input TYPE_FP16 [1,3,640,640]"
-            )
+            ("images", "input TYPE_FP32 [1,3,640,640]", "input TYPE_FP16 [1,3,640,640]")
         );
-        let (_, _, found) = mismatch(validate_model(
-            &e,
-            file,
-            &sig(&[("images", F, &[1, 3, 640])], &out),
-        ));
+        let (_, _, found) = mismatch(validate_model(&e, file, &sig(&[("images", F, &[1, 3, 640])], &out)));
         assert_eq!(found, "input TYPE_FP32 [1,3,640]");
-        let (_, _, found) = mismatch(validate_model(
-            &e,
-            file,
-            &sig(&[("images", F, &[1, 3, 320, 320])], &out),
-        ));
+        let (_, _, found) = mismatch(validate_model(&e, file, &sig(&[("images", F, &[1, 3, 320, 320])], &out)));
         assert_eq!(found, "input TYPE_FP32 [1,3,320,320]");
-        let (t, exp, found) = mismatch(validate_model(
-            &e,
-            file,
-            &sig(&[("x", F, &[1, 3, 640, 640])], &out),
-        ));
+        let (t, exp, found) = mismatch(validate_model(&e, file, &sig(&[("x", F, &[1, 3, 640, 640])], &out)));
         assert_eq!(t, "images");
         assert_eq!(exp, "input TYPE_FP32 [1,3,640,640]");
         assert_eq!(found, "no such input (the file's inputs: x)");
-        let (t, _, found) = mismatch(validate_model(
-            &e,
-            file,
-            &sig(&[("images", F, &[1, 3, 640, 640])], &[("other", F, &[1])]),
-        ));
+        let (t, _, found) =
+            mismatch(validate_model(&e, file, &sig(&[("images", F, &[1, 3, 640, 640])], &[("other", F, &[1])])));
         assert_eq!(t, "det");
         assert_eq!(found, "no such output (the file's outputs: other)");
-        let (t, exp, found) = mismatch(validate_model(
-            &e,
-            file,
-            &sig(
-                &[("images", F, &[1, 3, 640, 640]), ("scale", F, &[1])],
-                &out,
-            ),
-        ));
+        let (t, exp, found) =
+            mismatch(validate_model(&e, file, &sig(&[("images", F, &[1, 3, 640, 640]), ("scale", F, &[1])], &out)));
         assert_eq!(t, "scale");
         assert_eq!(exp, "only the inputs images");
         assert_eq!(found, "an undeclared input TYPE_FP32 [1]");
-        let (_, _, found) = mismatch(validate_model(
-            &e,
-            file,
-            &sig(
-                &[("images", F, &[1, 3, 640, 640])],
-                &[("det", F, &[1, 300, 7])],
-            ),
-        ));
+        let (_, _, found) =
+            mismatch(validate_model(&e, file, &sig(&[("images", F, &[1, 3, 640, 640])], &[("det", F, &[1, 300, 7])])));
         assert_eq!(found, "output TYPE_FP32 [1,300,7]");
     }
 
@@ -310,25 +219,16 @@ output { name: "det" data_type: TYPE_FP32 dims: [1, 300, 6] }"#;
     fn batching_needs_a_dynamic_leading_dim() {
         let e = entry(&format!(
             "max_batch_size: 8\n{}",
-            YOLO.replace("[1, 3, 640, 640]", "[3, 640, 640]")
-                .replace("[1, 300, 6]", "[300, 6]")
+            YOLO.replace("[1, 3, 640, 640]", "[3, 640, 640]").replace("[1, 300, 6]", "[300, 6]")
         ));
         let file = Path::new("m/1/model.onnx");
         let out = [("det", F, &[-1i64, 300, 6][..])];
         validate_model(&e, file, &sig(&[("images", F, &[-1, 3, 640, 640])], &out)).unwrap();
-        let (_, exp, found) = mismatch(validate_model(
-            &e,
-            file,
-            &sig(&[("images", F, &[1, 3, 640, 640])], &out),
-        ));
+        let (_, exp, found) = mismatch(validate_model(&e, file, &sig(&[("images", F, &[1, 3, 640, 640])], &out)));
         assert_eq!(exp, "input TYPE_FP32 [-1,3,640,640]");
         assert_eq!(found, "input TYPE_FP32 [1,3,640,640]");
         // Rank counts the batch dimension.
-        mismatch(validate_model(
-            &e,
-            file,
-            &sig(&[("images", F, &[3, 640, 640])], &out),
-        ));
+        mismatch(validate_model(&e, file, &sig(&[("images", F, &[3, 640, 640])], &out)));
     }
 
     #[test]
@@ -339,38 +239,19 @@ input { name: "x" data_type: TYPE_FP32 dims: [2, 6] reshape { shape: [12] } }
 output { name: "y" data_type: TYPE_INT64 dims: [1] reshape { shape: [] } }"#,
         );
         let file = Path::new("m/1/model.onnx");
-        validate_model(
-            &e,
-            file,
-            &sig(&[("x", F, &[-1, 12])], &[("y", DataType::Int64, &[-1])]),
-        )
-        .unwrap();
-        let (_, exp, _) = mismatch(validate_model(
-            &e,
-            file,
-            &sig(&[("x", F, &[-1, 2, 6])], &[("y", DataType::Int64, &[-1])]),
-        ));
+        validate_model(&e, file, &sig(&[("x", F, &[-1, 12])], &[("y", DataType::Int64, &[-1])])).unwrap();
+        let (_, exp, _) =
+            mismatch(validate_model(&e, file, &sig(&[("x", F, &[-1, 2, 6])], &[("y", DataType::Int64, &[-1])])));
         assert_eq!(exp, "input TYPE_FP32 [-1,12]");
     }
 
     #[test]
     fn ensembles_have_no_file() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/configs/ensemble.pbtxt"
-        ))
-        .unwrap();
-        let config =
-            ModelConfig::parse(&text, Path::new("ensemble/config.pbtxt"), "ensemble").unwrap();
-        let e = ModelEntry {
-            config,
-            dir: "e".into(),
-            config_path: "e/config.pbtxt".into(),
-            versions: vec![1],
-        };
-        assert!(matches!(
-            validate_model(&e, Path::new("x"), &ModelSignature::default()),
-            Err(Error::Config { .. })
-        ));
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/configs/ensemble.pbtxt"))
+                .unwrap();
+        let config = ModelConfig::parse(&text, Path::new("ensemble/config.pbtxt"), "ensemble").unwrap();
+        let e = ModelEntry { config, dir: "e".into(), config_path: "e/config.pbtxt".into(), versions: vec![1] };
+        assert!(matches!(validate_model(&e, Path::new("x"), &ModelSignature::default()), Err(Error::Config { .. })));
     }
 }

@@ -82,8 +82,8 @@ pub struct TempRepo {
 impl TempRepo {
     pub fn new() -> TempRepo {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir()
-            .join(format!("clo-repo-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let path =
+            std::env::temp_dir().join(format!("clo-repo-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
         let _ = std::fs::remove_dir_all(&path);
         copy_dir(&repository(), &path);
         TempRepo { path }
