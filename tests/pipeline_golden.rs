@@ -143,3 +143,46 @@ fn pipeline_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Pipeline>();
 }
+
+/// Native mode at each frame's own size, against the generator's numpy implementation of docs/geometry.md
+/// followed by the same two networks in Python onnxruntime. Tolerances from the sensitivities measured and
+/// written in tests/fixtures/README.md: box coordinates 1e-3 (f32 steps near 640 are 6e-5, and ±2e-7 in the
+/// letterbox moves them 1.2e-4), scores and crop samples 1e-4, oil 1e-3.
+#[test]
+fn native_mode_matches_native_goldens() {
+    let p = Pipeline::builder(repository()).stage_mode(StageMode::Native).build().unwrap();
+    for stem in IMAGES {
+        let g = Golden::load(stem);
+        let n = &g.json["native"];
+        let out = p.infer(&image::DynamicImage::ImageRgb8(rgb(stem))).unwrap();
+        assert_eq!(out.best_detection().map(|d| d.row), n["best_row"].as_u64().map(|v| v as usize), "{stem}");
+        let want_box = floats(&n["crop_box"]);
+        assert!(max_abs(&out.crop_box, &want_box) <= 1e-3, "{stem}: crop box {:?} vs {want_box:?}", out.crop_box);
+        let rows = floats(&n["yolo_detections"]);
+        assert_eq!(out.detections.len() as u64, n["candidates"].as_u64().unwrap(), "{stem}: candidates");
+        for d in &out.detections {
+            let r = &rows[d.row * 6..d.row * 6 + 6];
+            assert!(max_abs(&d.letterbox_bbox, &r[..4]) <= 1e-3, "{stem} row {}: {d:?} vs {r:?}", d.row);
+            assert!((d.score - r[4]).abs() <= 1e-4, "{stem} row {}: {d:?} vs {r:?}", d.row);
+        }
+        let stats = &n["crop_stats"];
+        let idx: Vec<usize> =
+            stats["subsample_index"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let want = floats(&stats["subsample"]);
+        let mut got = Vec::with_capacity(want.len());
+        for c in 0..3 {
+            for &i in &idx {
+                for &j in &idx {
+                    got.push(out.crop[[0, c, i, j]]);
+                }
+            }
+        }
+        assert!(max_abs(&got, &want) <= 1e-4, "{stem}: crop samples differ by {}", max_abs(&got, &want));
+        for (c, m) in floats(&stats["mean"]).iter().enumerate() {
+            let mean = out.crop.index_axis(ndarray::Axis(1), c).mean().unwrap();
+            assert!((mean - m).abs() <= 1e-4, "{stem}: channel {c} mean {mean} vs {m}");
+        }
+        let want_oil = n["estimated_oil_pct"].as_f64().unwrap() as f32;
+        assert!((out.oil_pct - want_oil).abs() <= 1e-3, "{stem}: oil {} vs {want_oil}", out.oil_pct);
+    }
+}
