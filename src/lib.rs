@@ -5,6 +5,7 @@
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod ensemble;
+mod ensemble_runner;
 mod error;
 pub mod ops;
 mod pipeline;
@@ -13,9 +14,10 @@ pub mod runtime;
 mod tensor;
 
 pub use ensemble::EnsemblePlan;
+pub use ensemble_runner::Ensemble;
 pub use error::{Error, Result};
 pub use ops::geometry::Geometry;
-pub use pipeline::{Detection, Ensemble, Inference, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings};
+pub use pipeline::{Detection, Inference, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings};
 pub use runtime::{OptimizationLevel, RuntimeOptions};
 pub use tensor::Tensor;
 

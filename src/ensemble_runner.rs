@@ -1,0 +1,230 @@
+//! [`Ensemble`]: a loaded, validated ensemble that runs on named tensors, with its pool of workers.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ort::session::Session;
+
+use crate::ensemble::{self, EnsemblePlan};
+use crate::error::{Error, Result};
+use crate::repository::{LoadOptions, ModelSignature, Repository, TensorSignature};
+use crate::runtime::{Runtime, RuntimeOptions};
+use crate::tensor::{self, Tensor};
+
+/// A loaded, validated ensemble and a pool of workers (one ONNX Runtime session per model each).
+///
+/// It runs any ensemble on named tensors, exactly as Triton would; [`Pipeline`] adds the CLO-specific typed
+/// API on top.
+pub struct Ensemble {
+    repository: Repository,
+    plan: EnsemblePlan,
+    runtime: Runtime,
+    options: RuntimeOptions,
+    files: HashMap<String, PathBuf>,
+    workers: Mutex<Vec<Worker>>,
+}
+
+impl std::fmt::Debug for Ensemble {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ensemble").field("plan", &self.plan).field("runtime", &self.runtime).finish_non_exhaustive()
+    }
+}
+
+/// What one thread needs to run a frame: a session per model and its scratch buffers, reused across frames.
+pub(crate) struct Worker {
+    pub(crate) sessions: HashMap<String, Session>,
+    /// The frame as the preprocessing model's f32 NCHW input (allocated on first use in Model mode).
+    pub(crate) frame_f32: Vec<f32>,
+    /// The letterbox, f32 NCHW.
+    pub(crate) letterbox: Vec<f32>,
+    /// The detector's output, possibly remapped for the postprocessing model.
+    pub(crate) detections: Vec<f32>,
+    /// The crop, f32 NCHW.
+    pub(crate) crop: Vec<f32>,
+}
+
+impl Worker {
+    fn new(sessions: HashMap<String, Session>) -> Worker {
+        Worker { sessions, frame_f32: Vec::new(), letterbox: Vec::new(), detections: Vec::new(), crop: Vec::new() }
+    }
+}
+
+impl Ensemble {
+    /// Opens the repository at `path` (all models, or `load_models` and what they need), plans the ensemble
+    /// `name` (or the only one), and validates every loaded model against its ONNX file.
+    pub fn load(
+        path: &Path,
+        name: Option<&str>,
+        load_models: Option<Vec<String>>,
+        options: &RuntimeOptions,
+    ) -> Result<Ensemble> {
+        let runtime = Runtime::load(options.library_path.as_deref())?;
+        let repository = Repository::open_with(path, &LoadOptions { load_models })?;
+        let entry = match name {
+            Some(n) => repository.model(n).ok_or_else(|| Error::Repository {
+                path: path.to_path_buf(),
+                message: format!(
+                    "no model `{n}` is loaded (loaded: {})",
+                    repository.models().map(|m| m.config.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            })?,
+            None => {
+                let ensembles: Vec<_> = repository.models().filter(|m| m.is_ensemble()).collect();
+                match ensembles.as_slice() {
+                    [one] => *one,
+                    [] => {
+                        return Err(Error::Repository {
+                            path: path.to_path_buf(),
+                            message: "no ensemble (a model with platform \"ensemble\") is loaded".to_string(),
+                        });
+                    }
+                    many => {
+                        return Err(Error::Repository {
+                            path: path.to_path_buf(),
+                            message: format!(
+                                "several ensembles are loaded ({}); name one",
+                                many.iter().map(|m| m.config.name.as_str()).collect::<Vec<_>>().join(", ")
+                            ),
+                        });
+                    }
+                }
+            }
+        };
+        // Strict validation first, like Triton loading each model before the ensemble: every loaded model's
+        // served versions against their ONNX files. The sessions the plan needs become the first worker.
+        let mut validated: HashMap<(String, i64), Session> = HashMap::new();
+        for m in repository.models().filter(|m| !m.is_ensemble()) {
+            for v in m.served_versions() {
+                let file = m.model_file(v);
+                let s = runtime.session(&m.config.name, &file, options, &[])?;
+                crate::repository::validate_model(m, &file, &signature(&m.config.name, &s)?)?;
+                validated.insert((m.config.name.clone(), v), s);
+            }
+        }
+        let plan = EnsemblePlan::build(&repository, entry)?;
+        let mut files = HashMap::new();
+        let mut sessions = HashMap::new();
+        for (model, version) in plan.models() {
+            if let Some(m) = repository.model(model) {
+                files.insert(model.to_string(), m.model_file(version));
+            }
+            if let Some(s) = validated.remove(&(model.to_string(), version)) {
+                sessions.insert(model.to_string(), s);
+            }
+        }
+        let first = Worker::new(sessions);
+        Ok(Ensemble { repository, plan, runtime, options: options.clone(), files, workers: Mutex::new(vec![first]) })
+    }
+
+    /// The execution plan.
+    pub fn plan(&self) -> &EnsemblePlan {
+        &self.plan
+    }
+
+    /// The model repository as loaded.
+    pub fn repository(&self) -> &Repository {
+        &self.repository
+    }
+
+    /// The ONNX Runtime library in use.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    fn new_worker(&self) -> Result<Worker> {
+        let mut sessions = HashMap::new();
+        for (model, file) in &self.files {
+            let s = self.runtime.session(model, file, &self.options, &[])?;
+            if let Some(entry) = self.repository.model(model) {
+                crate::repository::validate_model(entry, file, &signature(model, &s)?)?;
+            }
+            sessions.insert(model.clone(), s);
+        }
+        Ok(Worker::new(sessions))
+    }
+
+    pub(crate) fn take_worker(&self) -> Result<Worker> {
+        let idle = self.workers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(w) => Ok(w),
+            None => self.new_worker(),
+        }
+    }
+
+    pub(crate) fn give_back(&self, w: Worker) {
+        self.workers.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+    }
+
+    /// Runs the ensemble on named input tensors and returns its declared outputs by name, as Triton would.
+    /// Inputs are checked against the ensemble's config (names, types, shapes) first.
+    pub fn run<I, S>(&self, inputs: I) -> Result<HashMap<String, Tensor>>
+    where
+        I: IntoIterator<Item = (S, Tensor)>,
+        S: Into<String>,
+    {
+        let inputs: Vec<(String, Tensor)> = inputs.into_iter().map(|(n, t)| (n.into(), t)).collect();
+        for want in &self.plan.inputs {
+            let Some((_, t)) = inputs.iter().find(|(n, _)| *n == want.name) else {
+                return Err(Error::Tensor {
+                    model: self.plan.name.clone(),
+                    tensor: want.name.clone(),
+                    expected: "an input of this name".to_string(),
+                    found: format!("inputs named {:?}", inputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()),
+                });
+            };
+            let shape = want.shape(self.plan.max_batch_size);
+            let got = t.shape();
+            let shape_ok = got.len() == shape.len() && got.iter().zip(&shape).all(|(&g, &s)| s < 0 || g == s);
+            if t.data_type() != want.data_type || !shape_ok {
+                return Err(Error::Tensor {
+                    model: self.plan.name.clone(),
+                    tensor: want.name.clone(),
+                    expected: format!("{} {shape:?}", want.data_type.as_triton()),
+                    found: format!("{} {got:?}", t.data_type().as_triton()),
+                });
+            }
+        }
+        for (n, _) in &inputs {
+            if !self.plan.inputs.iter().any(|t| &t.name == n) {
+                return Err(Error::Tensor {
+                    model: self.plan.name.clone(),
+                    tensor: n.to_string(),
+                    expected: format!(
+                        "one of the ensemble's inputs {:?}",
+                        self.plan.inputs.iter().map(|t| &t.name).collect::<Vec<_>>()
+                    ),
+                    found: "an unknown input".to_string(),
+                });
+            }
+        }
+        let mut values = HashMap::new();
+        for (n, t) in inputs {
+            values.insert(n, t.into_value(&self.plan.name)?);
+        }
+        let mut worker = self.take_worker()?;
+        let result = ensemble::execute(&self.plan, &mut worker.sessions, values);
+        self.give_back(worker);
+        let outputs = result?;
+        outputs.iter().map(|(k, v)| Ok((k.clone(), Tensor::from_value(&self.plan.name, k, v)?))).collect()
+    }
+}
+
+/// What ONNX Runtime says a model's inputs and outputs are.
+fn signature(model: &str, s: &Session) -> Result<ModelSignature> {
+    let conv = |o: &ort::value::Outlet| -> Result<TensorSignature> {
+        let ty = o.dtype();
+        let dt = ty.tensor_type().and_then(tensor::data_type_of).ok_or_else(|| Error::Tensor {
+            model: model.to_string(),
+            tensor: o.name().to_string(),
+            expected: "a tensor of a supported element type".to_string(),
+            found: format!("{ty:?}"),
+        })?;
+        let shape = ty.tensor_shape().map(|s| s.iter().copied().collect()).unwrap_or_default();
+        Ok(TensorSignature { name: o.name().to_string(), data_type: dt, shape })
+    };
+    Ok(ModelSignature {
+        inputs: s.inputs().iter().map(conv).collect::<Result<_>>()?,
+        outputs: s.outputs().iter().map(conv).collect::<Result<_>>()?,
+    })
+}

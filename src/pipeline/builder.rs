@@ -1,0 +1,204 @@
+//! [`PipelineBuilder`] and [`StageMode`]: the options a pipeline is built with.
+
+use std::path::PathBuf;
+
+use super::roles::Roles;
+use super::{Pipeline, parity};
+use crate::ensemble_runner::Ensemble;
+use crate::error::{Error, Result};
+use crate::runtime::RuntimeOptions;
+
+/// How a pre- or postprocessing stage runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StageMode {
+    /// The repository's ONNX model: exactly Triton's behaviour. The frame becomes the model's f32 input
+    /// tensor (resized to the model's input size first when it has another size).
+    Model,
+    /// The crate's native stage, straight from the u8 frame (never builds the full-size f32 tensor).
+    Native,
+    /// Native when, at build time, it matches the repository's model on probe frames within
+    /// [`PipelineBuilder::parity_tolerance`]; else the model, with a `tracing` warning.
+    #[default]
+    Auto,
+}
+
+/// Builds a [`Pipeline`]. Every option has a default; [`PipelineBuilder::build`] does the costly, fallible work.
+#[derive(Clone, Debug)]
+pub struct PipelineBuilder {
+    repository: PathBuf,
+    ensemble: Option<String>,
+    load_models: Option<Vec<String>>,
+    runtime: RuntimeOptions,
+    preprocess: StageMode,
+    postprocess: StageMode,
+    pad_value: Option<f32>,
+    scale: Option<f32>,
+    score_threshold: Option<f32>,
+    parity_tolerance: f32,
+}
+
+impl PipelineBuilder {
+    pub(super) fn new(repository: impl Into<PathBuf>) -> Self {
+        PipelineBuilder {
+            repository: repository.into(),
+            ensemble: None,
+            load_models: None,
+            runtime: RuntimeOptions::default(),
+            preprocess: StageMode::Auto,
+            postprocess: StageMode::Auto,
+            pad_value: None,
+            scale: None,
+            score_threshold: None,
+            parity_tolerance: 1e-4,
+        }
+    }
+
+    /// The ensemble to run (default: the repository's only ensemble).
+    pub fn ensemble(mut self, name: impl Into<String>) -> Self {
+        self.ensemble = Some(name.into());
+        self
+    }
+
+    /// Loads only these models and what their ensembles need, like Triton's
+    /// `--model-control-mode=explicit --load-model=...` (default: every model in the repository).
+    pub fn load_models<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.load_models = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// ONNX Runtime options: where the library is, threads, graph optimisation.
+    pub fn runtime(mut self, options: RuntimeOptions) -> Self {
+        self.runtime = options;
+        self
+    }
+
+    /// `libonnxruntime.so` to load before looking anywhere else.
+    pub fn library_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.runtime.library_path = Some(path.into());
+        self
+    }
+
+    /// Threads inside one ONNX Runtime operator (0 = ONNX Runtime's default).
+    pub fn intra_threads(mut self, n: usize) -> Self {
+        self.runtime.intra_threads = n;
+        self
+    }
+
+    /// Threads across ONNX Runtime operators (0 = ONNX Runtime's default).
+    pub fn inter_threads(mut self, n: usize) -> Self {
+        self.runtime.inter_threads = n;
+        self
+    }
+
+    /// How preprocessing runs (default [`StageMode::Auto`]).
+    pub fn preprocess(mut self, mode: StageMode) -> Self {
+        self.preprocess = mode;
+        self
+    }
+
+    /// How postprocessing runs (default [`StageMode::Auto`]).
+    pub fn postprocess(mut self, mode: StageMode) -> Self {
+        self.postprocess = mode;
+        self
+    }
+
+    /// Both stages' mode.
+    pub fn stage_mode(self, mode: StageMode) -> Self {
+        self.preprocess(mode).postprocess(mode)
+    }
+
+    /// Letterbox padding value on the model's scale (default 114/255).
+    pub fn pad_value(mut self, v: f32) -> Self {
+        self.pad_value = Some(v);
+        self
+    }
+
+    /// Multiplier from u8 pixel value to model value (default 1/255).
+    pub fn pixel_scale(mut self, v: f32) -> Self {
+        self.scale = Some(v);
+        self
+    }
+
+    /// Minimum detection score (default 0.25).
+    pub fn score_threshold(mut self, v: f32) -> Self {
+        self.score_threshold = Some(v);
+        self
+    }
+
+    /// Max absolute difference between native and model stages that [`StageMode::Auto`] accepts (default 1e-4).
+    pub fn parity_tolerance(mut self, v: f32) -> Self {
+        self.parity_tolerance = v;
+        self
+    }
+
+    /// Loads ONNX Runtime and the repository, validates every model against its ONNX file, plans the
+    /// ensemble, recognises the CLO stages, and settles each stage's mode.
+    pub fn build(self) -> Result<Pipeline> {
+        let ensemble =
+            Ensemble::load(&self.repository, self.ensemble.as_deref(), self.load_models.clone(), &self.runtime)?;
+        let roles = Roles::recognise(&ensemble.plan())?;
+        let mut geometry = roles.geometry(&ensemble.plan())?;
+        if let Some(v) = self.pad_value {
+            geometry.pad_value = v;
+        }
+        if let Some(v) = self.scale {
+            geometry.scale = v;
+        }
+        if let Some(v) = self.score_threshold {
+            geometry.score_threshold = v;
+        }
+        geometry.validate()?;
+        if !(self.parity_tolerance.is_finite() && self.parity_tolerance >= 0.0) {
+            return Err(Error::InvalidParameter {
+                name: "parity_tolerance",
+                message: format!("must be finite and >= 0, got {}", self.parity_tolerance),
+            });
+        }
+        let mut pipeline = Pipeline {
+            ensemble,
+            roles,
+            geometry,
+            preprocess: self.preprocess,
+            postprocess: self.postprocess,
+            tolerance: self.parity_tolerance,
+        };
+        if self.preprocess == StageMode::Auto || self.postprocess == StageMode::Auto {
+            let probe = parity::probe_frame(pipeline.geometry.model_input.0, pipeline.geometry.model_input.1);
+            let (w, h) = pipeline.geometry.model_input;
+            let report = pipeline.parity_rgb8(&probe, w, h)?;
+            let ok_pre = report.letterbox_max_abs <= pipeline.tolerance;
+            let ok_post = report.crop_max_abs <= pipeline.tolerance;
+            pipeline.preprocess =
+                settle(self.preprocess, ok_pre, "preprocess", report.letterbox_max_abs, pipeline.tolerance);
+            pipeline.postprocess =
+                settle(self.postprocess, ok_post, "postprocess", report.crop_max_abs, pipeline.tolerance);
+        }
+        tracing::info!(
+            ensemble = %pipeline.ensemble.plan().name,
+            preprocess = ?pipeline.preprocess,
+            postprocess = ?pipeline.postprocess,
+            "pipeline ready"
+        );
+        Ok(pipeline)
+    }
+}
+
+fn settle(asked: StageMode, ok: bool, stage: &str, diff: f32, tol: f32) -> StageMode {
+    match asked {
+        StageMode::Auto if ok => StageMode::Native,
+        StageMode::Auto => {
+            tracing::warn!(
+                stage,
+                max_abs_diff = diff,
+                tolerance = tol,
+                "native stage differs from the repository's model; using the model"
+            );
+            StageMode::Model
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,107 @@
+//! What an inference returns: detections, the crop, the oil percentage, timings; and the parity report.
+
+use std::time::Duration;
+
+use ndarray::Array4;
+
+use super::StageMode;
+
+/// A detection, with its box in original frame pixels and in letterbox pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Detection {
+    /// Row of the detector's output this comes from.
+    pub row: usize,
+    /// `[x1, y1, x2, y2]` in original frame pixels (ordered, clamped to the frame).
+    pub bbox: [f32; 4],
+    /// `[x1, y1, x2, y2]` as the detector gave it, in letterbox pixels.
+    pub letterbox_bbox: [f32; 4],
+    /// Confidence.
+    pub score: f32,
+    /// Class index.
+    pub class: f32,
+}
+
+/// Wall-clock time of each stage of one inference.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimings {
+    /// Preprocessing (native letterbox, or frame conversion + preprocessing model).
+    pub preprocess: Duration,
+    /// The detector.
+    pub detect: Duration,
+    /// Postprocessing (best box + crop).
+    pub postprocess: Duration,
+    /// The estimator.
+    pub estimate: Duration,
+    /// Everything, from the frame in to the result out.
+    pub total: Duration,
+}
+
+/// The result of [`Pipeline::infer`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inference {
+    /// Detections at or above the score threshold with finite values, in the detector's row order
+    /// (padding rows dropped).
+    pub detections: Vec<Detection>,
+    /// Index into `detections` of the box that was cropped; `None` when there was no detection, in which case
+    /// the whole frame was cropped (the documented behaviour of the repository's postprocessing model).
+    pub best: Option<usize>,
+    /// The estimator's output: the oil percentage.
+    pub oil_pct: f32,
+    /// The crop that the estimator saw, f32 `[1, 3, S, S]` NCHW on the model's scale (0..1 by default).
+    pub crop: Array4<f32>,
+    /// The box that was cropped, in original frame pixels.
+    pub crop_box: [f32; 4],
+    /// The frame's size `(width, height)`.
+    pub frame_size: (u32, u32),
+    /// The stage modes this inference ran with.
+    pub modes: (StageMode, StageMode),
+    /// Per-stage timings.
+    pub timings: StageTimings,
+}
+
+impl Inference {
+    /// The best detection, if any.
+    pub fn best_detection(&self) -> Option<&Detection> {
+        self.best.and_then(|i| self.detections.get(i))
+    }
+
+    /// The crop as an 8-bit RGB image (values divided by `scale`, rounded and clamped).
+    pub fn crop_image(&self, scale: f32) -> image::RgbImage {
+        let (_, _, h, w) = self.crop.dim();
+        let inv = if scale != 0.0 { 1.0 / scale } else { 1.0 };
+        image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let px = |c: usize| {
+                let v = self.crop.get([0, c, y as usize, x as usize]).copied().unwrap_or(0.0) * inv;
+                v.round().clamp(0.0, 255.0) as u8
+            };
+            image::Rgb([px(0), px(1), px(2)])
+        })
+    }
+}
+
+/// How one side of a parity check compares (max absolute difference).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParityReport {
+    /// Frame size `(w, h)` checked.
+    pub frame_size: (u32, u32),
+    /// Max |native − model| over the letterbox tensor (the frame resized to the model's input size first, so
+    /// both see the same pixels).
+    pub letterbox_max_abs: f32,
+    /// Max |native − model| over the crop, given the same detections.
+    pub crop_max_abs: f32,
+    /// Max |native − model| over the detector's output when it is fed each letterbox.
+    pub detections_max_abs: f32,
+    /// |native − model| of the oil percentage, end to end.
+    pub oil_abs: f32,
+    /// Whether both ends picked the same best row.
+    pub same_best_row: bool,
+    /// The tolerance this pipeline accepts for letterbox and crop.
+    pub tolerance: f32,
+}
+
+impl ParityReport {
+    /// Whether the native stages are within tolerance of the models on this frame.
+    pub fn within_tolerance(&self) -> bool {
+        self.letterbox_max_abs <= self.tolerance && self.crop_max_abs <= self.tolerance
+    }
+}
