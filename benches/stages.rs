@@ -25,17 +25,10 @@ fn stages(c: &mut Criterion) {
     let s = g.crop as usize;
 
     let mut lb = vec![0.0_f32; 3 * t * t];
-    c.bench_function("cpu/letterbox 3840x2160 -> 640", |b| {
-        b.iter(|| cpu::letterbox(black_box(&f), w, h, &g, &mut lb))
-    });
+    c.bench_function("cpu/letterbox 3840x2160 -> 640", |b| b.iter(|| cpu::letterbox(black_box(&f), w, h, &g, &mut lb)));
 
     let mut crop = vec![0.0_f32; 3 * s * s];
-    let boxed = CropBox {
-        x1: 1200.5,
-        y1: 700.25,
-        x2: 2400.75,
-        y2: 1500.5,
-    };
+    let boxed = CropBox { x1: 1200.5, y1: 700.25, x2: 2400.75, y2: 1500.5 };
     c.bench_function("cpu/crop_resize 3840x2160 box 1200x800 -> 384", |b| {
         b.iter(|| cpu::crop_resize(black_box(&f), w, h, &boxed, g.crop, g.scale, &mut crop))
     });

@@ -27,9 +27,7 @@
 
 use rayon::prelude::*;
 
-use super::geometry::{
-    AxisTap, CropBox, Geometry, Letterbox, MAX_SIDE, bilinear, crop_source, half_pixel_source,
-};
+use super::geometry::{AxisTap, CropBox, Geometry, Letterbox, MAX_SIDE, bilinear, crop_source, half_pixel_source};
 use crate::{Error, Result};
 
 /// Channels per pixel (RGB).
@@ -91,15 +89,7 @@ pub fn letterbox(frame: &[u8], w: u32, h: u32, g: &Geometry, out: &mut [f32]) ->
 /// [`Error::Image`] for a zero side or a `frame` length other than `w * h * 3`;
 /// [`Error::InvalidParameter`] for an output side outside `1..=MAX_SIDE`, a non-finite `scale` or a wrong
 /// `out` length.
-pub fn resize_to_nchw(
-    frame: &[u8],
-    w: u32,
-    h: u32,
-    out_w: u32,
-    out_h: u32,
-    scale: f32,
-    out: &mut [f32],
-) -> Result<()> {
+pub fn resize_to_nchw(frame: &[u8], w: u32, h: u32, out_w: u32, out_h: u32, scale: f32, out: &mut [f32]) -> Result<()> {
     let stride = frame_stride(frame, w, h)?;
     side_param("out_w", out_w, 1)?;
     side_param("out_h", out_h, 1)?;
@@ -153,23 +143,12 @@ pub fn resize_to_nchw(
 /// [`Error::Image`] for a zero side or a `frame` length other than `w * h * 3`;
 /// [`Error::InvalidParameter`] for a non-finite box coordinate, `side` outside `1..=MAX_SIDE`, a non-finite
 /// `scale` or a wrong `out` length.
-pub fn crop_resize(
-    frame: &[u8],
-    w: u32,
-    h: u32,
-    b: &CropBox,
-    side: u32,
-    scale: f32,
-    out: &mut [f32],
-) -> Result<()> {
+pub fn crop_resize(frame: &[u8], w: u32, h: u32, b: &CropBox, side: u32, scale: f32, out: &mut [f32]) -> Result<()> {
     let stride = frame_stride(frame, w, h)?;
     side_param("crop", side, 1)?;
     finite_param("scale", scale)?;
     if ![b.x1, b.y1, b.x2, b.y2].iter().all(|v| v.is_finite()) {
-        return Err(Error::InvalidParameter {
-            name: "crop box",
-            message: format!("{b:?} is not finite"),
-        });
+        return Err(Error::InvalidParameter { name: "crop box", message: format!("{b:?} is not finite") });
     }
     let plane = out_plane(out, side, side)?;
     let b = CropBox::ordered_clamped(b.x1, b.y1, b.x2, b.y2, w, h);
@@ -193,15 +172,9 @@ pub fn crop_resize(
 
 /// Row stride of a tightly packed `w × h` RGB frame after checking `frame.len() == w * h * 3`.
 fn frame_stride(frame: &[u8], w: u32, h: u32) -> Result<usize> {
-    let image_err = |message: String| Error::Image {
-        path: None,
-        message,
-        source: None,
-    };
+    let image_err = |message: String| Error::Image { path: None, message, source: None };
     if w == 0 || h == 0 {
-        return Err(image_err(format!(
-            "frame is {w}x{h}; both sides must be at least 1 pixel"
-        )));
+        return Err(image_err(format!("frame is {w}x{h}; both sides must be at least 1 pixel")));
     }
     let stride = (w as usize).checked_mul(CHANNELS);
     let len = stride.and_then(|s| s.checked_mul(h as usize));
@@ -211,49 +184,33 @@ fn frame_stride(frame: &[u8], w: u32, h: u32) -> Result<usize> {
             "a {w}x{h} RGB frame (tightly packed, 3 bytes a pixel) has {len} bytes, got {}",
             frame.len()
         ))),
-        _ => Err(image_err(format!(
-            "a {w}x{h} RGB frame is too large to address"
-        ))),
+        _ => Err(image_err(format!("a {w}x{h} RGB frame is too large to address"))),
     }
 }
 
 /// Plane size of an `ow × oh` NCHW output after checking `out.len() == 3 * ow * oh`.
 fn out_plane(out: &[f32], ow: u32, oh: u32) -> Result<usize> {
-    let sizes = (ow as usize)
-        .checked_mul(oh as usize)
-        .and_then(|p| Some((p, p.checked_mul(CHANNELS)?)));
+    let sizes = (ow as usize).checked_mul(oh as usize).and_then(|p| Some((p, p.checked_mul(CHANNELS)?)));
     match sizes {
         Some((plane, len)) if len == out.len() => Ok(plane),
         Some((_, len)) => Err(Error::InvalidParameter {
             name: "out",
-            message: format!(
-                "a 3x{oh}x{ow} f32 NCHW tensor has {len} values, the buffer has {}",
-                out.len()
-            ),
+            message: format!("a 3x{oh}x{ow} f32 NCHW tensor has {len} values, the buffer has {}", out.len()),
         }),
-        None => Err(Error::InvalidParameter {
-            name: "out",
-            message: format!("3x{oh}x{ow} is too large"),
-        }),
+        None => Err(Error::InvalidParameter { name: "out", message: format!("3x{oh}x{ow} is too large") }),
     }
 }
 
 fn side_param(name: &'static str, value: u32, min: u32) -> Result<()> {
     if value < min || value > MAX_SIDE {
-        return Err(Error::InvalidParameter {
-            name,
-            message: format!("{value} is outside {min}..={MAX_SIDE}"),
-        });
+        return Err(Error::InvalidParameter { name, message: format!("{value} is outside {min}..={MAX_SIDE}") });
     }
     Ok(())
 }
 
 fn finite_param(name: &'static str, value: f32) -> Result<()> {
     if !value.is_finite() {
-        return Err(Error::InvalidParameter {
-            name,
-            message: format!("{value} is not finite"),
-        });
+        return Err(Error::InvalidParameter { name, message: format!("{value} is not finite") });
     }
     Ok(())
 }
@@ -275,11 +232,7 @@ fn column_table(n: u32, src_w: u32, coord: impl Fn(u32) -> f32) -> Vec<Column> {
     (0..n)
         .map(|x| {
             let tap = AxisTap::new(coord(x), src_w);
-            Column {
-                i0: tap.i0 as usize,
-                i1: tap.i1 as usize,
-                wx: tap.frac,
-            }
+            Column { i0: tap.i0 as usize, i1: tap.i1 as usize, wx: tap.frac }
         })
         .collect()
 }
@@ -288,9 +241,7 @@ fn column_table(n: u32, src_w: u32, coord: impl Fn(u32) -> f32) -> Vec<Column> {
 #[inline]
 fn source_row(frame: &[u8], stride: usize, y: u32) -> &[u8] {
     let start = (y as usize).saturating_mul(stride);
-    frame
-        .get(start..start.saturating_add(stride))
-        .unwrap_or(&[])
+    frame.get(start..start.saturating_add(stride)).unwrap_or(&[])
 }
 
 /// Splits an NCHW output into its three planes and runs `f(y, [r, g, b])` on every output row in parallel.
@@ -352,11 +303,8 @@ fn blend_row(
     out_b: &mut [f32],
 ) {
     let (px0, px1) = (pixels(r0), pixels(r1));
-    let batches = cols
-        .chunks(BATCH)
-        .zip(out_r.chunks_mut(BATCH))
-        .zip(out_g.chunks_mut(BATCH))
-        .zip(out_b.chunks_mut(BATCH));
+    let batches =
+        cols.chunks(BATCH).zip(out_r.chunks_mut(BATCH)).zip(out_g.chunks_mut(BATCH)).zip(out_b.chunks_mut(BATCH));
     for (((cols, out_r), out_g), out_b) in batches {
         // taps[channel][tap][k]: tap 0 = (r0, i0), 1 = (r0, i1), 2 = (r1, i0), 3 = (r1, i1).
         let mut taps = [[[0_u8; BATCH]; 4]; CHANNELS];
@@ -365,12 +313,7 @@ fn blend_row(
             *wx = c.wx;
             // `k < BATCH` already (`cols` is one batch); the mask, a no-op, lets the compiler see it.
             let k = k & (BATCH - 1);
-            let quad = [
-                pixel(px0, c.i0),
-                pixel(px0, c.i1),
-                pixel(px1, c.i0),
-                pixel(px1, c.i1),
-            ];
+            let quad = [pixel(px0, c.i0), pixel(px0, c.i1), pixel(px1, c.i0), pixel(px1, c.i1)];
             for (t, px) in quad.iter().enumerate() {
                 for (ch, &v) in px.iter().enumerate() {
                     taps[ch][t][k] = v;
@@ -378,21 +321,9 @@ fn blend_row(
             }
         }
         for (out, [p00, p01, p10, p11]) in [out_r, out_g, out_b].into_iter().zip(&taps) {
-            let lanes = out
-                .iter_mut()
-                .zip(&wxs)
-                .zip(p00.iter().zip(p01))
-                .zip(p10.iter().zip(p11));
+            let lanes = out.iter_mut().zip(&wxs).zip(p00.iter().zip(p01)).zip(p10.iter().zip(p11));
             for (((o, &wx), (&a, &b)), (&c, &d)) in lanes {
-                *o = scale
-                    * bilinear(
-                        f32::from(a),
-                        f32::from(b),
-                        f32::from(c),
-                        f32::from(d),
-                        wx,
-                        wy,
-                    );
+                *o = scale * bilinear(f32::from(a), f32::from(b), f32::from(c), f32::from(d), wx, wy);
             }
         }
     }
@@ -411,12 +342,7 @@ fn pixel(row: &[[u8; CHANNELS]], i: usize) -> [u8; CHANNELS] {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::too_many_arguments
-)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::too_many_arguments)]
 mod tests {
     //! Every fast path against a slow per-pixel reference written straight from `docs/geometry.md`:
     //! `*_ref32` uses the spec's `f32` arithmetic and must agree bit for bit; `*_ref64` does the blend and
@@ -433,9 +359,7 @@ mod tests {
             self.0
         }
         fn frame(&mut self, w: u32, h: u32) -> Vec<u8> {
-            (0..w as usize * h as usize * 3)
-                .map(|_| (self.next() >> 56) as u8)
-                .collect()
+            (0..w as usize * h as usize * 3).map(|_| (self.next() >> 56) as u8).collect()
         }
         fn unit(&mut self) -> f32 {
             (self.next() >> 40) as f32 / (1u64 << 24) as f32
@@ -455,8 +379,7 @@ mod tests {
         let y1 = (y0 + 1).min(h as usize - 1);
         let wy = y - y0 as f32;
         let q = |yy, xx| p(frame, w, c, yy, xx) as f32;
-        (1.0 - wy) * ((1.0 - wx) * q(y0, x0) + wx * q(y0, x1))
-            + wy * ((1.0 - wx) * q(y1, x0) + wx * q(y1, x1))
+        (1.0 - wy) * ((1.0 - wx) * q(y0, x0) + wx * q(y0, x1)) + wy * ((1.0 - wx) * q(y1, x0) + wx * q(y1, x1))
     }
 
     /// The same sample with the blend in `f64`.
@@ -469,8 +392,7 @@ mod tests {
         let y1 = (y0 + 1).min(h as usize - 1);
         let wy = y - y0 as f64;
         let q = |yy, xx| f64::from(p(frame, w, c, yy, xx));
-        (1.0 - wy) * ((1.0 - wx) * q(y0, x0) + wx * q(y0, x1))
-            + wy * ((1.0 - wx) * q(y1, x0) + wx * q(y1, x1))
+        (1.0 - wy) * ((1.0 - wx) * q(y0, x0) + wx * q(y0, x1)) + wy * ((1.0 - wx) * q(y1, x0) + wx * q(y1, x1))
     }
 
     /// The spec's half-pixel source coordinate, written out again.
@@ -509,14 +431,7 @@ mod tests {
         (o32, o64)
     }
 
-    fn resize_ref(
-        frame: &[u8],
-        w: u32,
-        h: u32,
-        ow: u32,
-        oh: u32,
-        scale: f32,
-    ) -> (Vec<f32>, Vec<f64>) {
+    fn resize_ref(frame: &[u8], w: u32, h: u32, ow: u32, oh: u32, scale: f32) -> (Vec<f32>, Vec<f64>) {
         let (ow, oh) = (ow as usize, oh as usize);
         let mut o32 = vec![0.0; 3 * ow * oh];
         let mut o64 = vec![0.0; 3 * ow * oh];
@@ -534,25 +449,14 @@ mod tests {
         (o32, o64)
     }
 
-    fn crop_ref(
-        frame: &[u8],
-        w: u32,
-        h: u32,
-        b: &CropBox,
-        s: u32,
-        scale: f32,
-    ) -> (Vec<f32>, Vec<f64>) {
+    fn crop_ref(frame: &[u8], w: u32, h: u32, b: &CropBox, s: u32, scale: f32) -> (Vec<f32>, Vec<f64>) {
         // Order and clamp, per the spec's crop box rule.
         let cl = |v: f32, hi: u32| v.max(0.0).min((hi - 1) as f32);
         let (x1, x2) = (cl(b.x1.min(b.x2), w), cl(b.x1.max(b.x2), w));
         let (y1, y2) = (cl(b.y1.min(b.y2), h), cl(b.y1.max(b.y2), h));
         let su = s as usize;
         let coord = |i: usize, lo: f32, hi: f32| {
-            if s == 1 {
-                0.5 * (lo + hi)
-            } else {
-                lo + i as f32 * (hi - lo) / (s - 1) as f32
-            }
+            if s == 1 { 0.5 * (lo + hi) } else { lo + i as f32 * (hi - lo) / (s - 1) as f32 }
         };
         let mut o32 = vec![0.0; 3 * su * su];
         let mut o64 = vec![0.0; 3 * su * su];
@@ -578,15 +482,8 @@ mod tests {
         let tol = 1e-6 * 255.0 * f64::from(scale);
         assert_eq!(got.len(), r32.len(), "{what}: length");
         for (i, ((&g, &a), &b)) in got.iter().zip(r32).zip(r64).enumerate() {
-            assert_eq!(
-                g.to_bits(),
-                a.to_bits(),
-                "{what}: value {i}: {g} vs reference {a}"
-            );
-            assert!(
-                (f64::from(g) - b).abs() <= tol,
-                "{what}: value {i}: {g} vs f64 reference {b}"
-            );
+            assert_eq!(g.to_bits(), a.to_bits(), "{what}: value {i}: {g} vs reference {a}");
+            assert!((f64::from(g) - b).abs() <= tol, "{what}: value {i}: {g} vs f64 reference {b}");
         }
     }
 
@@ -628,13 +525,7 @@ mod tests {
             let mut out = vec![f32::NAN; 3 * t as usize * t as usize];
             letterbox(&frame, w, h, &g, &mut out).unwrap();
             let (r32, r64) = letterbox_ref(&frame, w, h, &g);
-            assert_matches(
-                &format!("letterbox {w}x{h} in {t}"),
-                &out,
-                &r32,
-                &r64,
-                g.scale,
-            );
+            assert_matches(&format!("letterbox {w}x{h} in {t}"), &out, &r32, &r64, g.scale);
         }
     }
 
@@ -644,18 +535,11 @@ mod tests {
         let frame = vec![255_u8; 3840 * 2160 * 3];
         let mut out = vec![0.0; 3 * 640 * 640];
         let lb = letterbox(&frame, 3840, 2160, &g, &mut out).unwrap();
-        assert_eq!(
-            (lb.new_w, lb.new_h, lb.pad_left, lb.pad_top),
-            (640, 360, 0, 140)
-        );
+        assert_eq!((lb.new_w, lb.new_h, lb.pad_left, lb.pad_top), (640, 360, 0, 140));
         for c in 0..3 {
             for y in 0..640 {
                 let v = out[(c * 640 + y) * 640 + 320];
-                let want = if (140..500).contains(&y) {
-                    255.0 * g.scale
-                } else {
-                    g.pad_value
-                };
+                let want = if (140..500).contains(&y) { 255.0 * g.scale } else { g.pad_value };
                 assert_eq!(v, want, "c {c} y {y}");
             }
         }
@@ -680,13 +564,7 @@ mod tests {
             let mut out = vec![f32::NAN; 3 * ow as usize * oh as usize];
             resize_to_nchw(&frame, w, h, ow, oh, scale, &mut out).unwrap();
             let (r32, r64) = resize_ref(&frame, w, h, ow, oh, scale);
-            assert_matches(
-                &format!("resize {w}x{h} -> {ow}x{oh}"),
-                &out,
-                &r32,
-                &r64,
-                scale,
-            );
+            assert_matches(&format!("resize {w}x{h} -> {ow}x{oh}"), &out, &r32, &r64, scale);
         }
     }
 
@@ -701,11 +579,7 @@ mod tests {
                 resize_to_nchw(&frame, w, h, w, h, scale, &mut out).unwrap();
                 for (i, px) in frame.chunks_exact(3).enumerate() {
                     for c in 0..3 {
-                        assert_eq!(
-                            out[c * plane + i],
-                            scale * f32::from(px[c]),
-                            "{w}x{h} pixel {i} c {c}"
-                        );
+                        assert_eq!(out[c * plane + i], scale * f32::from(px[c]), "{w}x{h} pixel {i} c {c}");
                     }
                 }
                 // And the general path (same coordinates) gives the same bits.
@@ -720,74 +594,25 @@ mod tests {
     #[test]
     fn crop_resize_matches_reference() {
         let mut rng = Rng(0xdead_beef_cafe_f00d);
-        let frames = [
-            (3840, 2160),
-            (1920, 1080),
-            (1, 1),
-            (1, 9),
-            (9, 1),
-            (7, 13),
-            (641, 359),
-            (4000, 3000),
-            (360, 1000),
-        ];
+        let frames =
+            [(3840, 2160), (1920, 1080), (1, 1), (1, 9), (9, 1), (7, 13), (641, 359), (4000, 3000), (360, 1000)];
         for (w, h) in frames {
             let frame = rng.frame(w, h);
             let (wm, hm) = ((w - 1) as f32, (h - 1) as f32);
             let mut boxes = vec![
                 CropBox::full_frame(w, h),
                 // At the borders.
-                CropBox {
-                    x1: 0.0,
-                    y1: 0.0,
-                    x2: wm * 0.3,
-                    y2: hm * 0.4,
-                },
-                CropBox {
-                    x1: wm * 0.7,
-                    y1: hm * 0.5,
-                    x2: wm,
-                    y2: hm,
-                },
+                CropBox { x1: 0.0, y1: 0.0, x2: wm * 0.3, y2: hm * 0.4 },
+                CropBox { x1: wm * 0.7, y1: hm * 0.5, x2: wm, y2: hm },
                 // Inverted.
-                CropBox {
-                    x1: wm * 0.8,
-                    y1: hm * 0.9,
-                    x2: wm * 0.1,
-                    y2: hm * 0.2,
-                },
+                CropBox { x1: wm * 0.8, y1: hm * 0.9, x2: wm * 0.1, y2: hm * 0.2 },
                 // Zero area, and zero width / height.
-                CropBox {
-                    x1: wm * 0.5,
-                    y1: hm * 0.5,
-                    x2: wm * 0.5,
-                    y2: hm * 0.5,
-                },
-                CropBox {
-                    x1: wm * 0.25,
-                    y1: 0.0,
-                    x2: wm * 0.25,
-                    y2: hm,
-                },
-                CropBox {
-                    x1: 0.0,
-                    y1: hm,
-                    x2: wm,
-                    y2: hm,
-                },
+                CropBox { x1: wm * 0.5, y1: hm * 0.5, x2: wm * 0.5, y2: hm * 0.5 },
+                CropBox { x1: wm * 0.25, y1: 0.0, x2: wm * 0.25, y2: hm },
+                CropBox { x1: 0.0, y1: hm, x2: wm, y2: hm },
                 // Partly and entirely outside (clamped).
-                CropBox {
-                    x1: -100.0,
-                    y1: -5.5,
-                    x2: wm * 0.5,
-                    y2: hm + 300.0,
-                },
-                CropBox {
-                    x1: wm + 10.0,
-                    y1: hm + 10.0,
-                    x2: wm + 20.0,
-                    y2: hm + 30.0,
-                },
+                CropBox { x1: -100.0, y1: -5.5, x2: wm * 0.5, y2: hm + 300.0 },
+                CropBox { x1: wm + 10.0, y1: hm + 10.0, x2: wm + 20.0, y2: hm + 30.0 },
             ];
             for _ in 0..4 {
                 boxes.push(CropBox {
@@ -797,23 +622,13 @@ mod tests {
                     y2: rng.unit() * hm,
                 });
             }
-            let sides: &[u32] = if w * h > 1_000_000 {
-                &[384]
-            } else {
-                &[384, 2, 1, 17]
-            };
+            let sides: &[u32] = if w * h > 1_000_000 { &[384] } else { &[384, 2, 1, 17] };
             for b in &boxes {
                 for &s in sides {
                     let mut out = vec![f32::NAN; 3 * s as usize * s as usize];
                     crop_resize(&frame, w, h, b, s, 1.0 / 255.0, &mut out).unwrap();
                     let (r32, r64) = crop_ref(&frame, w, h, b, s, 1.0 / 255.0);
-                    assert_matches(
-                        &format!("crop {w}x{h} {b:?} -> {s}"),
-                        &out,
-                        &r32,
-                        &r64,
-                        1.0 / 255.0,
-                    );
+                    assert_matches(&format!("crop {w}x{h} {b:?} -> {s}"), &out, &r32, &r64, 1.0 / 255.0);
                 }
             }
         }
@@ -830,10 +645,7 @@ mod tests {
         for c in 0..3 {
             assert_eq!(out[c * plane], f32::from(p(&frame, w, c, 0, 0)));
             assert_eq!(out[c * plane + 383], f32::from(p(&frame, w, c, 0, 1919)));
-            assert_eq!(
-                out[c * plane + plane - 1],
-                f32::from(p(&frame, w, c, 1079, 1919))
-            );
+            assert_eq!(out[c * plane + plane - 1], f32::from(p(&frame, w, c, 1079, 1919)));
         }
     }
 
@@ -856,100 +668,24 @@ mod tests {
         assert!(img(letterbox(&frame, u32::MAX, u32::MAX, &g, &mut lb_out)));
         assert!(img(letterbox(&[], 0, 0, &g, &mut lb_out)));
         assert!(img(resize_to_nchw(&frame, 3, 3, 4, 4, 1.0, &mut small)));
-        assert!(img(crop_resize(
-            &frame,
-            4,
-            4,
-            &CropBox::full_frame(4, 4),
-            4,
-            1.0,
-            &mut small
-        )));
-        assert!(img(crop_resize(
-            &frame,
-            4,
-            0,
-            &CropBox::full_frame(4, 3),
-            4,
-            1.0,
-            &mut small
-        )));
+        assert!(img(crop_resize(&frame, 4, 4, &CropBox::full_frame(4, 4), 4, 1.0, &mut small)));
+        assert!(img(crop_resize(&frame, 4, 0, &CropBox::full_frame(4, 3), 4, 1.0, &mut small)));
 
         // Output length.
         assert!(param(letterbox(&frame, 4, 3, &g, &mut small)));
         assert!(param(resize_to_nchw(&frame, 4, 3, 4, 3, 1.0, &mut small)));
-        assert!(param(crop_resize(
-            &frame,
-            4,
-            3,
-            &CropBox::full_frame(4, 3),
-            3,
-            1.0,
-            &mut small
-        )));
-        assert!(param(resize_to_nchw(
-            &frame,
-            4,
-            3,
-            u32::MAX,
-            u32::MAX,
-            1.0,
-            &mut small
-        )));
+        assert!(param(crop_resize(&frame, 4, 3, &CropBox::full_frame(4, 3), 3, 1.0, &mut small)));
+        assert!(param(resize_to_nchw(&frame, 4, 3, u32::MAX, u32::MAX, 1.0, &mut small)));
 
         // Parameters.
-        assert!(param(letterbox(
-            &frame,
-            4,
-            3,
-            &Geometry {
-                scale: f32::NAN,
-                ..g
-            },
-            &mut lb_out
-        )));
-        assert!(param(letterbox(
-            &frame,
-            4,
-            3,
-            &Geometry { letterbox: 0, ..g },
-            &mut lb_out
-        )));
+        assert!(param(letterbox(&frame, 4, 3, &Geometry { scale: f32::NAN, ..g }, &mut lb_out)));
+        assert!(param(letterbox(&frame, 4, 3, &Geometry { letterbox: 0, ..g }, &mut lb_out)));
         assert!(param(resize_to_nchw(&frame, 4, 3, 0, 4, 1.0, &mut small)));
-        assert!(param(resize_to_nchw(
-            &frame,
-            4,
-            3,
-            4,
-            4,
-            f32::INFINITY,
-            &mut small
-        )));
-        assert!(param(crop_resize(
-            &frame,
-            4,
-            3,
-            &CropBox::full_frame(4, 3),
-            0,
-            1.0,
-            &mut small
-        )));
-        assert!(param(crop_resize(
-            &frame,
-            4,
-            3,
-            &CropBox::full_frame(4, 3),
-            4,
-            f32::NAN,
-            &mut small
-        )));
+        assert!(param(resize_to_nchw(&frame, 4, 3, 4, 4, f32::INFINITY, &mut small)));
+        assert!(param(crop_resize(&frame, 4, 3, &CropBox::full_frame(4, 3), 0, 1.0, &mut small)));
+        assert!(param(crop_resize(&frame, 4, 3, &CropBox::full_frame(4, 3), 4, f32::NAN, &mut small)));
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
-            let b = CropBox {
-                x1: 0.0,
-                y1: bad,
-                x2: 1.0,
-                y2: 1.0,
-            };
+            let b = CropBox { x1: 0.0, y1: bad, x2: 1.0, y2: 1.0 };
             assert!(param(crop_resize(&frame, 4, 3, &b, 4, 1.0, &mut small)));
         }
 

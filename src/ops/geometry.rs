@@ -65,20 +65,14 @@ impl Geometry {
 
 fn side_in_range(name: &'static str, value: u32, min: u32) -> Result<()> {
     if value < min || value > MAX_SIDE {
-        return Err(Error::InvalidParameter {
-            name,
-            message: format!("{value} is outside {min}..={MAX_SIDE}"),
-        });
+        return Err(Error::InvalidParameter { name, message: format!("{value} is outside {min}..={MAX_SIDE}") });
     }
     Ok(())
 }
 
 fn finite(name: &'static str, value: f32) -> Result<()> {
     if !value.is_finite() {
-        return Err(Error::InvalidParameter {
-            name,
-            message: format!("{value} is not finite"),
-        });
+        return Err(Error::InvalidParameter { name, message: format!("{value} is not finite") });
     }
     Ok(())
 }
@@ -137,15 +131,7 @@ impl Letterbox {
         let r = (t / w).min(t / h);
         let new_w = round_side(w * r, t);
         let new_h = round_side(h * r, t);
-        Ok(Letterbox {
-            src_w,
-            src_h,
-            new_w,
-            new_h,
-            pad_left: (side - new_w) / 2,
-            pad_top: (side - new_h) / 2,
-            side,
-        })
+        Ok(Letterbox { src_w, src_h, new_w, new_h, pad_left: (side - new_w) / 2, pad_top: (side - new_h) / 2, side })
     }
 
     /// Maps a point from letterbox pixels to original pixels:
@@ -190,12 +176,7 @@ pub struct CropBox {
 impl CropBox {
     /// The whole `w × h` frame: `(0, 0, w-1, h-1)` (a 0 side gives 0).
     pub fn full_frame(w: u32, h: u32) -> CropBox {
-        CropBox {
-            x1: 0.0,
-            y1: 0.0,
-            x2: w.saturating_sub(1) as f32,
-            y2: h.saturating_sub(1) as f32,
-        }
+        CropBox { x1: 0.0, y1: 0.0, x2: w.saturating_sub(1) as f32, y2: h.saturating_sub(1) as f32 }
     }
 
     /// Orders two corners and clamps them to a `w × h` frame: `x1 = min(ax, bx)`, `x2 = max(ax, bx)`
@@ -233,11 +214,7 @@ pub fn best_detection(detections: &[f32], score_threshold: f32) -> Option<usize>
         let &[x1, y1, x2, y2, score, _] = row else {
             continue;
         };
-        let finite = x1.is_finite()
-            && y1.is_finite()
-            && x2.is_finite()
-            && y2.is_finite()
-            && score.is_finite();
+        let finite = x1.is_finite() && y1.is_finite() && x2.is_finite() && y2.is_finite() && score.is_finite();
         if !finite || score < score_threshold || score.is_nan() || score_threshold.is_nan() {
             continue;
         }
@@ -251,10 +228,7 @@ pub fn best_detection(detections: &[f32], score_threshold: f32) -> Option<usize>
 
 /// Row `index` of `detections` (rows of [`DETECTION_ROW`] values), or `None` when it is out of range.
 pub fn detection_row(detections: &[f32], index: usize) -> Option<&[f32; DETECTION_ROW]> {
-    detections
-        .chunks_exact(DETECTION_ROW)
-        .nth(index)
-        .and_then(|row| row.try_into().ok())
+    detections.chunks_exact(DETECTION_ROW).nth(index).and_then(|row| row.try_into().ok())
 }
 
 /// The crop box of a detection row (letterbox pixels) in the original frame: both corners mapped with
@@ -271,11 +245,7 @@ pub fn crop_box(row: Option<&[f32; DETECTION_ROW]>, lb: &Letterbox) -> CropBox {
 }
 
 /// [`best_detection`] and [`crop_box`] together: the best row's index (if any) and the crop box.
-pub fn select_crop(
-    detections: &[f32],
-    score_threshold: f32,
-    lb: &Letterbox,
-) -> (Option<usize>, CropBox) {
+pub fn select_crop(detections: &[f32], score_threshold: f32, lb: &Letterbox) -> (Option<usize>, CropBox) {
     let best = best_detection(detections, score_threshold);
     let row = best.and_then(|i| detection_row(detections, i));
     (best, crop_box(row, lb))
@@ -324,11 +294,7 @@ impl AxisTap {
         // `as` saturates: negative and NaN give 0, huge values u32::MAX; then clamp to the last index.
         let i0 = (xf as u32).min(last);
         let i1 = i0.saturating_add(1).min(last);
-        AxisTap {
-            i0,
-            i1,
-            frac: x - xf,
-        }
+        AxisTap { i0, i1, frac: x - xf }
     }
 }
 
@@ -360,38 +326,17 @@ mod tests {
     fn validate_rejects_bad_parameters() {
         let ok = Geometry::default();
         let bad = [
-            Geometry {
-                model_input: (0, 2160),
-                ..ok
-            },
-            Geometry {
-                model_input: (3840, MAX_SIDE + 1),
-                ..ok
-            },
+            Geometry { model_input: (0, 2160), ..ok },
+            Geometry { model_input: (3840, MAX_SIDE + 1), ..ok },
             Geometry { letterbox: 0, ..ok },
             Geometry { crop: 1, ..ok },
-            Geometry {
-                crop: u32::MAX,
-                ..ok
-            },
-            Geometry {
-                pad_value: f32::NAN,
-                ..ok
-            },
-            Geometry {
-                scale: f32::INFINITY,
-                ..ok
-            },
-            Geometry {
-                score_threshold: f32::NEG_INFINITY,
-                ..ok
-            },
+            Geometry { crop: u32::MAX, ..ok },
+            Geometry { pad_value: f32::NAN, ..ok },
+            Geometry { scale: f32::INFINITY, ..ok },
+            Geometry { score_threshold: f32::NEG_INFINITY, ..ok },
         ];
         for g in bad {
-            assert!(
-                matches!(g.validate(), Err(Error::InvalidParameter { .. })),
-                "{g:?}"
-            );
+            assert!(matches!(g.validate(), Err(Error::InvalidParameter { .. })), "{g:?}");
         }
     }
 
@@ -400,15 +345,7 @@ mod tests {
         let lb = Letterbox::new(3840, 2160, 640).unwrap();
         assert_eq!(
             lb,
-            Letterbox {
-                src_w: 3840,
-                src_h: 2160,
-                new_w: 640,
-                new_h: 360,
-                pad_left: 0,
-                pad_top: 140,
-                side: 640
-            }
+            Letterbox { src_w: 3840, src_h: 2160, new_w: 640, new_h: 360, pad_left: 0, pad_top: 140, side: 640 }
         );
     }
 
@@ -431,67 +368,34 @@ mod tests {
         ];
         for ((w, h, t), (nw, nh, pl, pt)) in cases {
             let lb = Letterbox::new(w, h, t).unwrap();
-            assert_eq!(
-                (lb.new_w, lb.new_h, lb.pad_left, lb.pad_top),
-                (nw, nh, pl, pt),
-                "{w}x{h} in {t}"
-            );
+            assert_eq!((lb.new_w, lb.new_h, lb.pad_left, lb.pad_top), (nw, nh, pl, pt), "{w}x{h} in {t}");
             assert!(lb.pad_left + lb.new_w <= t && lb.pad_top + lb.new_h <= t);
         }
     }
 
     #[test]
     fn letterbox_rejects_zero_sizes() {
-        assert!(matches!(
-            Letterbox::new(0, 10, 640),
-            Err(Error::Image { .. })
-        ));
-        assert!(matches!(
-            Letterbox::new(10, 0, 640),
-            Err(Error::Image { .. })
-        ));
-        assert!(matches!(
-            Letterbox::new(10, 10, 0),
-            Err(Error::InvalidParameter { .. })
-        ));
-        assert!(matches!(
-            Letterbox::new(10, 10, MAX_SIDE + 1),
-            Err(Error::InvalidParameter { .. })
-        ));
+        assert!(matches!(Letterbox::new(0, 10, 640), Err(Error::Image { .. })));
+        assert!(matches!(Letterbox::new(10, 0, 640), Err(Error::Image { .. })));
+        assert!(matches!(Letterbox::new(10, 10, 0), Err(Error::InvalidParameter { .. })));
+        assert!(matches!(Letterbox::new(10, 10, MAX_SIDE + 1), Err(Error::InvalidParameter { .. })));
     }
 
     #[test]
     fn letterbox_round_trip() {
         let mut rng = 0x1234_5678_9abc_def0_u64;
-        for (w, h) in [
-            (3840, 2160),
-            (1920, 1080),
-            (4000, 3000),
-            (360, 1000),
-            (7, 13),
-            (1, 1),
-            (641, 359),
-        ] {
+        for (w, h) in [(3840, 2160), (1920, 1080), (4000, 3000), (360, 1000), (7, 13), (1, 1), (641, 359)] {
             let lb = Letterbox::new(w, h, 640).unwrap();
             for _ in 0..1000 {
                 let x = unit(&mut rng) * w as f32;
                 let y = unit(&mut rng) * h as f32;
                 let (xl, yl) = lb.to_letterbox(x, y);
                 let (x2, y2) = lb.to_original(xl, yl);
-                assert!(
-                    (x2 - x).abs() <= 1e-3 && (y2 - y).abs() <= 1e-3,
-                    "{w}x{h}: ({x},{y}) -> ({x2},{y2})"
-                );
+                assert!((x2 - x).abs() <= 1e-3 && (y2 - y).abs() <= 1e-3, "{w}x{h}: ({x},{y}) -> ({x2},{y2})");
             }
             // The resized frame's corners map to the frame's corners.
-            assert_eq!(
-                lb.to_original(lb.pad_left as f32, lb.pad_top as f32),
-                (0.0, 0.0)
-            );
-            let (xe, ye) = lb.to_original(
-                (lb.pad_left + lb.new_w) as f32,
-                (lb.pad_top + lb.new_h) as f32,
-            );
+            assert_eq!(lb.to_original(lb.pad_left as f32, lb.pad_top as f32), (0.0, 0.0));
+            let (xe, ye) = lb.to_original((lb.pad_left + lb.new_w) as f32, (lb.pad_top + lb.new_h) as f32);
             assert_eq!((xe, ye), (w as f32, h as f32));
         }
     }
@@ -545,9 +449,7 @@ mod tests {
         assert_eq!(best_detection(&partial, 0.25), Some(0));
         assert_eq!(best_detection(&[], 0.25), None);
         // All below the threshold.
-        let low = [
-            1.0, 2.0, 3.0, 4.0, 0.2, 0.0, 1.0, 2.0, 3.0, 4.0, 0.249_999, 0.0,
-        ];
+        let low = [1.0, 2.0, 3.0, 4.0, 0.2, 0.0, 1.0, 2.0, 3.0, 4.0, 0.249_999, 0.0];
         assert_eq!(best_detection(&low, 0.25), None);
 
         // Random rows against the sort-based reference.
@@ -557,18 +459,10 @@ mod tests {
             let mut d = Vec::new();
             for _ in 0..(n % 40) * 6 + n % 6 {
                 let u = unit(&mut rng);
-                d.push(if u < 0.1 {
-                    specials[(u * 70.0) as usize % specials.len()]
-                } else {
-                    u
-                });
+                d.push(if u < 0.1 { specials[(u * 70.0) as usize % specials.len()] } else { u });
             }
             for thr in [0.0, 0.25, 0.5, 0.9] {
-                assert_eq!(
-                    best_detection(&d, thr),
-                    best_reference(&d, thr),
-                    "{d:?} {thr}"
-                );
+                assert_eq!(best_detection(&d, thr), best_reference(&d, thr), "{d:?} {thr}");
             }
         }
     }
@@ -576,82 +470,30 @@ mod tests {
     #[test]
     fn crop_box_maps_orders_and_clamps() {
         let lb = Letterbox::new(3840, 2160, 640).unwrap();
-        let full = CropBox {
-            x1: 0.0,
-            y1: 0.0,
-            x2: 3839.0,
-            y2: 2159.0,
-        };
+        let full = CropBox { x1: 0.0, y1: 0.0, x2: 3839.0, y2: 2159.0 };
         assert_eq!(crop_box(None, &lb), full);
         assert_eq!(CropBox::full_frame(3840, 2160), full);
-        assert_eq!(
-            CropBox::full_frame(0, 0),
-            CropBox {
-                x1: 0.0,
-                y1: 0.0,
-                x2: 0.0,
-                y2: 0.0
-            }
-        );
+        assert_eq!(CropBox::full_frame(0, 0), CropBox { x1: 0.0, y1: 0.0, x2: 0.0, y2: 0.0 });
         // Plain box: x * 6, (y - 140) * 6.
         let b = crop_box(Some(&[100.0, 240.0, 200.0, 340.0, 0.9, 0.0]), &lb);
-        assert_eq!(
-            b,
-            CropBox {
-                x1: 600.0,
-                y1: 600.0,
-                x2: 1200.0,
-                y2: 1200.0
-            }
-        );
+        assert_eq!(b, CropBox { x1: 600.0, y1: 600.0, x2: 1200.0, y2: 1200.0 });
         // Inverted.
         let b = crop_box(Some(&[200.0, 340.0, 100.0, 240.0, 0.9, 0.0]), &lb);
-        assert_eq!(
-            b,
-            CropBox {
-                x1: 600.0,
-                y1: 600.0,
-                x2: 1200.0,
-                y2: 1200.0
-            }
-        );
+        assert_eq!(b, CropBox { x1: 600.0, y1: 600.0, x2: 1200.0, y2: 1200.0 });
         // Zero area.
         let b = crop_box(Some(&[100.0, 240.0, 100.0, 240.0, 0.9, 0.0]), &lb);
-        assert_eq!(
-            b,
-            CropBox {
-                x1: 600.0,
-                y1: 600.0,
-                x2: 600.0,
-                y2: 600.0
-            }
-        );
+        assert_eq!(b, CropBox { x1: 600.0, y1: 600.0, x2: 600.0, y2: 600.0 });
         // Partly outside (in the padding and beyond the letterbox).
         let b = crop_box(Some(&[-10.0, 100.0, 700.0, 520.0, 0.9, 0.0]), &lb);
         assert_eq!(b, full);
         // Entirely outside: collapses onto the border.
         let b = crop_box(Some(&[650.0, 0.0, 700.0, 10.0, 0.9, 0.0]), &lb);
-        assert_eq!(
-            b,
-            CropBox {
-                x1: 3839.0,
-                y1: 0.0,
-                x2: 3839.0,
-                y2: 0.0
-            }
-        );
+        assert_eq!(b, CropBox { x1: 3839.0, y1: 0.0, x2: 3839.0, y2: 0.0 });
         // Non-finite never panics and gives a finite, ordered, clamped box.
         for r in [
             [f32::NAN; 6],
             [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e30, 0.0, 0.0],
-            [
-                f32::NEG_INFINITY,
-                f32::INFINITY,
-                f32::INFINITY,
-                f32::NEG_INFINITY,
-                0.0,
-                0.0,
-            ],
+            [f32::NEG_INFINITY, f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, 0.0, 0.0],
         ] {
             let b = crop_box(Some(&r), &lb);
             for v in [b.x1, b.y1, b.x2, b.y2] {
@@ -663,37 +505,18 @@ mod tests {
         // 1x1 frame: everything collapses to (0, 0).
         let lb1 = Letterbox::new(1, 1, 640).unwrap();
         let b = crop_box(Some(&[10.0, 20.0, 600.0, 630.0, 0.9, 0.0]), &lb1);
-        assert_eq!(
-            b,
-            CropBox {
-                x1: 0.0,
-                y1: 0.0,
-                x2: 0.0,
-                y2: 0.0
-            }
-        );
+        assert_eq!(b, CropBox { x1: 0.0, y1: 0.0, x2: 0.0, y2: 0.0 });
     }
 
     #[test]
     fn select_crop_without_candidates_is_the_full_frame() {
         let lb = Letterbox::new(1920, 1080, 640).unwrap();
         let d = [1.0, 2.0, 3.0, 4.0, 0.1, 0.0];
-        assert_eq!(
-            select_crop(&d, 0.25, &lb),
-            (None, CropBox::full_frame(1920, 1080))
-        );
+        assert_eq!(select_crop(&d, 0.25, &lb), (None, CropBox::full_frame(1920, 1080)));
         let d = [100.0, 240.0, 200.0, 340.0, 0.5, 0.0];
         let (i, b) = select_crop(&d, 0.25, &lb);
         assert_eq!(i, Some(0));
-        assert_eq!(
-            b,
-            CropBox {
-                x1: 300.0,
-                y1: 300.0,
-                x2: 600.0,
-                y2: 600.0
-            }
-        );
+        assert_eq!(b, CropBox { x1: 300.0, y1: 300.0, x2: 600.0, y2: 600.0 });
         assert_eq!(detection_row(&d, 1), None);
     }
 
@@ -717,48 +540,13 @@ mod tests {
         assert_eq!(crop_source(5, 10.0, 20.0, 11), 15.0);
         assert_eq!(crop_source(0, 10.0, 20.0, 1), 15.0);
         assert_eq!(crop_source(0, 10.0, 20.0, 0), 15.0);
-        assert_eq!(
-            AxisTap::new(2.5, 10),
-            AxisTap {
-                i0: 2,
-                i1: 3,
-                frac: 0.5
-            }
-        );
-        assert_eq!(
-            AxisTap::new(9.0, 10),
-            AxisTap {
-                i0: 9,
-                i1: 9,
-                frac: 0.0
-            }
-        );
-        assert_eq!(
-            AxisTap::new(0.0, 1),
-            AxisTap {
-                i0: 0,
-                i1: 0,
-                frac: 0.0
-            }
-        );
+        assert_eq!(AxisTap::new(2.5, 10), AxisTap { i0: 2, i1: 3, frac: 0.5 });
+        assert_eq!(AxisTap::new(9.0, 10), AxisTap { i0: 9, i1: 9, frac: 0.0 });
+        assert_eq!(AxisTap::new(0.0, 1), AxisTap { i0: 0, i1: 0, frac: 0.0 });
         assert_eq!(AxisTap::new(f32::NAN, 10).i0, 0);
         assert_eq!(AxisTap::new(-3.0, 10).i1, 1);
-        assert_eq!(
-            AxisTap::new(1e9, 10),
-            AxisTap {
-                i0: 9,
-                i1: 9,
-                frac: 0.0
-            }
-        );
-        assert_eq!(
-            AxisTap::new(3.0, 0),
-            AxisTap {
-                i0: 0,
-                i1: 0,
-                frac: 0.0
-            }
-        );
+        assert_eq!(AxisTap::new(1e9, 10), AxisTap { i0: 9, i1: 9, frac: 0.0 });
+        assert_eq!(AxisTap::new(3.0, 0), AxisTap { i0: 0, i1: 0, frac: 0.0 });
         assert_eq!(bilinear(10.0, 20.0, 30.0, 40.0, 0.0, 0.0), 10.0);
         assert_eq!(bilinear(10.0, 20.0, 30.0, 40.0, 0.5, 0.5), 25.0);
         assert_eq!(bilinear(10.0, 20.0, 30.0, 40.0, 1.0, 1.0), 40.0);

@@ -33,6 +33,6 @@ pub mod cpu;
 pub mod geometry;
 
 pub use geometry::{
-    AxisTap, CropBox, DETECTION_ROW, Geometry, Letterbox, MAX_SIDE, best_detection, bilinear,
-    crop_box, crop_source, detection_row, half_pixel_source, select_crop,
+    AxisTap, CropBox, DETECTION_ROW, Geometry, Letterbox, MAX_SIDE, best_detection, bilinear, crop_box, crop_source,
+    detection_row, half_pixel_source, select_crop,
 };
