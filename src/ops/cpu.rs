@@ -7,9 +7,10 @@
 //!   `out.len()` must be exactly `3 * W * H`.
 //!
 //! # Buffers
-//! Every function writes into the caller's `out` and allocates only small per-call tables (one entry per
-//! output column), never a frame-sized buffer. Each output row reads the (at most two) source rows it needs
-//! and writes all three planes from the same source pixels.
+//! Every function writes into the caller's `out` and allocates only a small per-call table (one entry per
+//! output column: two source indices and a weight), never a frame-sized buffer. Each output row reads the
+//! (at most two) source rows it needs, gathers each source pixel's three channels once, and writes all three
+//! planes from them.
 //!
 //! # Arithmetic
 //! Exactly `docs/geometry.md`: source coordinates from [`half_pixel_source`] / [`crop_source`], taps from
@@ -214,24 +215,24 @@ fn finite_param(name: &'static str, value: f32) -> Result<()> {
     Ok(())
 }
 
-/// One output column's horizontal tap, as byte offsets of the two source pixels within a frame row.
+/// One output column's horizontal tap: the two source pixels' indices within a frame row.
 #[derive(Clone, Copy, Debug)]
 struct Column {
-    /// Byte offset of pixel `i0` (`i0 * 3`).
-    o0: usize,
-    /// Byte offset of pixel `i1`.
-    o1: usize,
+    /// Pixel `i0`.
+    i0: usize,
+    /// Pixel `i1`.
+    i1: usize,
     /// Weight of `i1` (`frac`).
     wx: f32,
 }
 
 /// The horizontal taps of `n` output columns over a source row of `src_w` pixels; `coord` gives each
-/// column's source coordinate. The offsets are at most `(src_w - 1) * 3`.
+/// column's source coordinate. The indices are at most `src_w - 1`.
 fn column_table(n: u32, src_w: u32, coord: impl Fn(u32) -> f32) -> Vec<Column> {
     (0..n)
         .map(|x| {
             let tap = AxisTap::new(coord(x), src_w);
-            Column { o0: tap.i0 as usize * CHANNELS, o1: tap.i1 as usize * CHANNELS, wx: tap.frac }
+            Column { i0: tap.i0 as usize, i1: tap.i1 as usize, wx: tap.frac }
         })
         .collect()
 }
@@ -241,16 +242,6 @@ fn column_table(n: u32, src_w: u32, coord: impl Fn(u32) -> f32) -> Vec<Column> {
 fn source_row(frame: &[u8], stride: usize, y: u32) -> &[u8] {
     let start = (y as usize).saturating_mul(stride);
     frame.get(start..start.saturating_add(stride)).unwrap_or(&[])
-}
-
-/// The RGB pixel at byte offset `o` of a row, as `f32` (zeros if out of range, which the column tables
-/// exclude).
-#[inline(always)]
-fn pixel(row: &[u8], o: usize) -> [f32; 3] {
-    match row.get(o..o.saturating_add(CHANNELS)) {
-        Some(&[r, g, b]) => [f32::from(r), f32::from(g), f32::from(b)],
-        _ => [0.0; 3],
-    }
 }
 
 /// Splits an NCHW output into its three planes and runs `f(y, [r, g, b])` on every output row in parallel.
@@ -289,10 +280,18 @@ fn pad_around(row: &mut [f32], left: usize, len: usize, pad: f32) -> &mut [f32] 
     mid
 }
 
+/// Output columns handled per batch by [`blend_row`] (a power of two): the batch's gathered source bytes
+/// and weights live on the stack, 1 KiB.
+const BATCH: usize = 64;
+
 /// One output row of a bilinear resample: source rows `r0` (weight `1 - wy`) and `r1` (weight `wy`), one
 /// [`Column`] per output value; writes `scale * bilinear(..)` into the three planes' rows.
+///
+/// Works in batches of [`BATCH`] columns: first the four source pixels of each column are gathered into
+/// per-channel, per-tap byte arrays, then each plane is computed with [`bilinear`] over contiguous arrays,
+/// which the compiler vectorises. Every lane does exactly the `f32` operations of [`bilinear`], so the
+/// result is the same as the per-pixel formula, bit for bit.
 #[allow(clippy::too_many_arguments)]
-#[inline]
 fn blend_row(
     r0: &[u8],
     r1: &[u8],
@@ -303,15 +302,43 @@ fn blend_row(
     out_g: &mut [f32],
     out_b: &mut [f32],
 ) {
-    for (((c, r), g), b) in cols.iter().zip(out_r).zip(out_g).zip(out_b) {
-        let p00 = pixel(r0, c.o0);
-        let p01 = pixel(r0, c.o1);
-        let p10 = pixel(r1, c.o0);
-        let p11 = pixel(r1, c.o1);
-        *r = scale * bilinear(p00[0], p01[0], p10[0], p11[0], c.wx, wy);
-        *g = scale * bilinear(p00[1], p01[1], p10[1], p11[1], c.wx, wy);
-        *b = scale * bilinear(p00[2], p01[2], p10[2], p11[2], c.wx, wy);
+    let (px0, px1) = (pixels(r0), pixels(r1));
+    let batches =
+        cols.chunks(BATCH).zip(out_r.chunks_mut(BATCH)).zip(out_g.chunks_mut(BATCH)).zip(out_b.chunks_mut(BATCH));
+    for (((cols, out_r), out_g), out_b) in batches {
+        // taps[channel][tap][k]: tap 0 = (r0, i0), 1 = (r0, i1), 2 = (r1, i0), 3 = (r1, i1).
+        let mut taps = [[[0_u8; BATCH]; 4]; CHANNELS];
+        let mut wxs = [0.0_f32; BATCH];
+        for (k, (c, wx)) in cols.iter().zip(wxs.iter_mut()).enumerate() {
+            *wx = c.wx;
+            // `k < BATCH` already (`cols` is one batch); the mask, a no-op, lets the compiler see it.
+            let k = k & (BATCH - 1);
+            let quad = [pixel(px0, c.i0), pixel(px0, c.i1), pixel(px1, c.i0), pixel(px1, c.i1)];
+            for (t, px) in quad.iter().enumerate() {
+                for (ch, &v) in px.iter().enumerate() {
+                    taps[ch][t][k] = v;
+                }
+            }
+        }
+        for (out, [p00, p01, p10, p11]) in [out_r, out_g, out_b].into_iter().zip(&taps) {
+            let lanes = out.iter_mut().zip(&wxs).zip(p00.iter().zip(p01)).zip(p10.iter().zip(p11));
+            for (((o, &wx), (&a, &b)), (&c, &d)) in lanes {
+                *o = scale * bilinear(f32::from(a), f32::from(b), f32::from(c), f32::from(d), wx, wy);
+            }
+        }
     }
+}
+
+/// A frame row as pixels (empty if its length is not a multiple of 3, which [`frame_stride`] excludes).
+#[inline]
+fn pixels(row: &[u8]) -> &[[u8; CHANNELS]] {
+    bytemuck::try_cast_slice(row).unwrap_or(&[])
+}
+
+/// Pixel `i` of a row (zeros if out of range, which the column tables exclude).
+#[inline(always)]
+fn pixel(row: &[[u8; CHANNELS]], i: usize) -> [u8; CHANNELS] {
+    row.get(i).copied().unwrap_or([0; CHANNELS])
 }
 
 #[cfg(test)]

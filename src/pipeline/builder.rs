@@ -140,8 +140,8 @@ impl PipelineBuilder {
     pub fn build(self) -> Result<Pipeline> {
         let ensemble =
             Ensemble::load(&self.repository, self.ensemble.as_deref(), self.load_models.clone(), &self.runtime)?;
-        let roles = Roles::recognise(&ensemble.plan())?;
-        let mut geometry = roles.geometry(&ensemble.plan())?;
+        let roles = Roles::recognise(ensemble.plan())?;
+        let mut geometry = roles.geometry(ensemble.plan())?;
         if let Some(v) = self.pad_value {
             geometry.pad_value = v;
         }
