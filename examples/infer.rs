@@ -56,44 +56,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         out.crop_image(pipeline.geometry().scale).save(path).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if args.json {
-        let dets: Vec<String> = out
-            .detections
-            .iter()
-            .map(|d| {
-                format!(
-                    "{{\"row\":{},\"bbox\":[{},{},{},{}],\"letterbox_bbox\":[{},{},{},{}],\"score\":{},\"class\":{}}}",
-                    d.row,
-                    d.bbox[0],
-                    d.bbox[1],
-                    d.bbox[2],
-                    d.bbox[3],
-                    d.letterbox_bbox[0],
-                    d.letterbox_bbox[1],
-                    d.letterbox_bbox[2],
-                    d.letterbox_bbox[3],
-                    d.score,
-                    d.class
-                )
-            })
-            .collect();
-        let t = &out.timings;
-        println!(
-            "{{\"image\":{:?},\"width\":{},\"height\":{},\"oil_pct\":{},\"best\":{},\"crop_box\":{:?},\"detections\":[{}],\"modes\":[\"{:?}\",\"{:?}\"],\"timings_ms\":{{\"preprocess\":{:.3},\"detect\":{:.3},\"postprocess\":{:.3},\"estimate\":{:.3},\"total\":{:.3}}}}}",
-            args.image.display().to_string(),
-            out.frame_size.0,
-            out.frame_size.1,
-            out.oil_pct,
-            out.best.map(|b| b.to_string()).unwrap_or_else(|| "null".into()),
-            out.crop_box,
-            dets.join(","),
-            out.modes.0,
-            out.modes.1,
-            ms(t.preprocess),
-            ms(t.detect),
-            ms(t.postprocess),
-            ms(t.estimate),
-            ms(t.total)
-        );
+        // `Inference` serialises with the crate's `serde` feature (on by default); the crop tensor is left out.
+        let mut v = serde_json::to_value(&out)?;
+        v["image"] = serde_json::Value::from(args.image.display().to_string());
+        println!("{v}");
     } else {
         println!("image       {} ({}x{})", args.image.display(), out.frame_size.0, out.frame_size.1);
         println!("oil         {:.2} %", out.oil_pct);

@@ -10,6 +10,7 @@ use crate::runtime::RuntimeOptions;
 
 /// How a pre- or postprocessing stage runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum StageMode {
     /// The repository's ONNX model: exactly Triton's behaviour. The frame becomes the model's f32 input
     /// tensor (resized to the model's input size first when it has another size).

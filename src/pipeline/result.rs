@@ -6,8 +6,14 @@ use ndarray::Array4;
 
 use super::StageMode;
 
+#[cfg(feature = "serde")]
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1e3)
+}
+
 /// A detection, with its box in original frame pixels and in letterbox pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Detection {
     /// Row of the detector's output this comes from.
     pub row: usize,
@@ -21,23 +27,30 @@ pub struct Detection {
     pub class: f32,
 }
 
-/// Wall-clock time of each stage of one inference.
+/// Wall-clock time of each stage of one inference (serialised as milliseconds).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct StageTimings {
     /// Preprocessing (native letterbox, or frame conversion + preprocessing model).
+    #[cfg_attr(feature = "serde", serde(rename = "preprocess_ms", serialize_with = "millis"))]
     pub preprocess: Duration,
     /// The detector.
+    #[cfg_attr(feature = "serde", serde(rename = "detect_ms", serialize_with = "millis"))]
     pub detect: Duration,
     /// Postprocessing (best box + crop).
+    #[cfg_attr(feature = "serde", serde(rename = "postprocess_ms", serialize_with = "millis"))]
     pub postprocess: Duration,
     /// The estimator.
+    #[cfg_attr(feature = "serde", serde(rename = "estimate_ms", serialize_with = "millis"))]
     pub estimate: Duration,
     /// Everything, from the frame in to the result out.
+    #[cfg_attr(feature = "serde", serde(rename = "total_ms", serialize_with = "millis"))]
     pub total: Duration,
 }
 
-/// The result of [`Pipeline::infer`].
+/// The result of [`Pipeline::infer`]. Serialises (feature `serde`) without the crop tensor.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Inference {
     /// Detections at or above the score threshold with finite values, in the detector's row order
     /// (padding rows dropped).
@@ -48,6 +61,7 @@ pub struct Inference {
     /// The estimator's output: the oil percentage.
     pub oil_pct: f32,
     /// The crop that the estimator saw, f32 `[1, 3, S, S]` NCHW on the model's scale (0..1 by default).
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub crop: Array4<f32>,
     /// The box that was cropped, in original frame pixels.
     pub crop_box: [f32; 4],
