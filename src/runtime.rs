@@ -215,14 +215,9 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// The current directory, its parents, and this crate's own source folder.
+/// The current directory and its parents (a project's `.local/` is found from any of its subfolders).
 fn project_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        dirs.extend(cwd.ancestors().map(Path::to_path_buf));
-    }
-    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    dirs
+    std::env::current_dir().map(|cwd| cwd.ancestors().map(Path::to_path_buf).collect()).unwrap_or_default()
 }
 
 /// `libonnxruntime.so`, or the highest-versioned `libonnxruntime.so.X.Y.Z`, in `dir`.
