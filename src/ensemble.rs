@@ -193,22 +193,29 @@ impl EnsemblePlan {
         let mut order = Vec::with_capacity(steps.len());
         let mut done = vec![false; steps.len()];
         while order.len() < steps.len() {
-            let next = (0..steps.len()).find(|&i| !done[i] && deps[i].iter().all(|d| done[*d]));
-            match next {
+            let ready = |(i, dep): (usize, &HashSet<usize>)| {
+                done.get(i) == Some(&false) && dep.iter().all(|d| done.get(*d) == Some(&true))
+            };
+            match deps.iter().enumerate().find(|&x| ready(x)).map(|(i, _)| i) {
                 Some(i) => {
-                    done[i] = true;
+                    if let Some(d) = done.get_mut(i) {
+                        *d = true;
+                    }
                     order.push(i);
                 }
                 None => {
-                    let stuck: Vec<String> = (0..steps.len())
-                        .filter(|&i| !done[i])
-                        .map(|i| format!("step {i} (`{}`)", steps[i].model))
+                    let stuck: Vec<String> = steps
+                        .iter()
+                        .zip(&done)
+                        .enumerate()
+                        .filter(|(_, (_, done))| !**done)
+                        .map(|(i, (s, _))| format!("step {i} (`{}`)", s.model))
                         .collect();
                     return Err(err(format!("the steps form a cycle: {}", stuck.join(", "))));
                 }
             }
         }
-        let mut ordered: Vec<PlannedStep> = order.into_iter().map(|i| steps[i].clone()).collect();
+        let mut ordered: Vec<PlannedStep> = order.into_iter().filter_map(|i| steps.get(i).cloned()).collect();
 
         // Liveness: release each intermediate tensor after its last reader.
         let outputs: HashSet<&str> = ensemble.config.outputs.iter().map(|t| t.name.as_str()).collect();
@@ -250,13 +257,13 @@ impl EnsemblePlan {
     }
 
     /// The steps that read `tensor`.
-    pub fn readers(&self, tensor: &str) -> Vec<usize> {
-        (0..self.steps.len()).filter(|&i| self.steps[i].inputs.iter().any(|(_, v)| v == tensor)).collect()
+    pub fn readers(&self, tensor: &str) -> Vec<&PlannedStep> {
+        self.steps.iter().filter(|s| s.inputs.iter().any(|(_, v)| v == tensor)).collect()
     }
 
     /// The step that writes `tensor` (`None` for ensemble inputs and unknown tensors).
-    pub fn writer(&self, tensor: &str) -> Option<usize> {
-        (0..self.steps.len()).find(|&i| self.steps[i].outputs.iter().any(|(_, v)| v == tensor))
+    pub fn writer(&self, tensor: &str) -> Option<&PlannedStep> {
+        self.steps.iter().find(|s| s.outputs.iter().any(|(_, v)| v == tensor))
     }
 }
 

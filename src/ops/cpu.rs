@@ -316,7 +316,11 @@ fn blend_row(
             let quad = [pixel(px0, c.i0), pixel(px0, c.i1), pixel(px1, c.i0), pixel(px1, c.i1)];
             for (t, px) in quad.iter().enumerate() {
                 for (ch, &v) in px.iter().enumerate() {
-                    taps[ch][t][k] = v;
+                    // In bounds by construction: ch < CHANNELS (px has 3 values), t < 4 (quad), k < BATCH.
+                    #[allow(clippy::indexing_slicing)]
+                    {
+                        taps[ch][t][k] = v;
+                    }
                 }
             }
         }

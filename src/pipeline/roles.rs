@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::ensemble::EnsemblePlan;
+use crate::ensemble::{EnsemblePlan, PlannedStep};
 use crate::error::{Error, Result};
 use crate::ops::geometry::Geometry;
 use crate::repository::DataType;
@@ -44,8 +44,7 @@ impl Roles {
         if plan.steps.len() != 4 {
             return Err(err(format!("expected 4 steps, found {}", plan.steps.len())));
         }
-        let names = |i: usize| -> Result<StepNames> {
-            let s = &plan.steps[i];
+        let names = |s: &PlannedStep| -> Result<StepNames> {
             let [(out, out_tensor)] = s.outputs.as_slice() else {
                 return Err(err(format!("step `{}` must map exactly one output, maps {}", s.model, s.outputs.len())));
             };
@@ -56,22 +55,17 @@ impl Roles {
                 output_tensor: out_tensor.clone(),
             })
         };
-        let reads_only_image = |i: usize| plan.steps[i].inputs.len() == 1 && plan.steps[i].inputs[0].1 == image.name;
-        let reads_image_and_one = |i: usize| {
-            plan.steps[i].inputs.len() == 2
-                && plan.steps[i].inputs.iter().filter(|(_, v)| *v == image.name).count() == 1
-        };
-        let pre = (0..4).filter(|&i| reads_only_image(i)).collect::<Vec<_>>();
-        let post = (0..4).filter(|&i| reads_image_and_one(i)).collect::<Vec<_>>();
+        let reads_image = |s: &&PlannedStep| s.inputs.iter().filter(|(_, v)| *v == image.name).count() == 1;
+        let pre: Vec<&PlannedStep> = plan.steps.iter().filter(|s| s.inputs.len() == 1 && reads_image(s)).collect();
+        let post: Vec<&PlannedStep> = plan.steps.iter().filter(|s| s.inputs.len() == 2 && reads_image(s)).collect();
         let ([pre], [post]) = (pre.as_slice(), post.as_slice()) else {
             return Err(err(
                 "expected exactly one step reading only the image and one reading the image and one more tensor".into(),
             ));
         };
-        let preprocess = names(*pre)?;
-        let postprocess = names(*post)?;
-        let det_tensor =
-            plan.steps[*post].inputs.iter().map(|(_, v)| v).find(|v| **v != image.name).cloned().unwrap_or_default();
+        let preprocess = names(pre)?;
+        let postprocess = names(post)?;
+        let det_tensor = post.inputs.iter().map(|(_, v)| v).find(|v| **v != image.name).cloned().unwrap_or_default();
         let det = plan.writer(&det_tensor).ok_or_else(|| err(format!("no step writes `{det_tensor}`")))?;
         let detect = names(det)?;
         if detect.inputs.len() != 1 || !detect.inputs.contains_key(&preprocess.output_tensor) {
@@ -81,7 +75,7 @@ impl Roles {
         let [est] = est.as_slice() else {
             return Err(err(format!("exactly one step must read the crop `{}`", postprocess.output_tensor)));
         };
-        let estimate = names(*est)?;
+        let estimate = names(est)?;
         if estimate.inputs.len() != 1 {
             return Err(err(format!("the estimator `{}` must read only the crop", estimate.model)));
         }
@@ -92,8 +86,7 @@ impl Roles {
     pub(super) fn geometry(&self, plan: &EnsemblePlan) -> Result<Geometry> {
         let nchw = |tensor: &str| -> Result<(u32, u32)> {
             let (dt, shape) = plan.tensors.get(tensor).cloned().unwrap_or((DataType::Fp32, Vec::new()));
-            let dims: Vec<i64> = shape.iter().copied().skip_while(|_| false).collect();
-            let hw = match dims.as_slice() {
+            let hw = match shape.as_slice() {
                 [_, 3, h, w] | [3, h, w] if *h > 0 && *w > 0 => Some((*w as u32, *h as u32)),
                 _ => None,
             };
