@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example serve -- [--repository DIR] [--host 127.0.0.1] [--port 8000]
 //!     [--max-body-bytes N] [--timeout-ms N] [--max-concurrency N] [--token-file FILE]
-//!     [--stage-mode auto|model|native] [--intra-threads N]
+//!     [--stage-mode auto|model|native] [--intra-threads N] [--load-model NAME]...
 //! ```
 //!
 //! Routes (see `examples/README.md` for the details and the choices):
@@ -40,6 +40,7 @@ use crate::v2::{ApiError, ModelInfo};
 
 const USAGE: &str = "usage: serve [--repository DIR] [--host ADDR] [--port N] [--max-body-bytes N] [--timeout-ms N]
              [--max-concurrency N] [--token-file FILE] [--stage-mode auto|model|native] [--intra-threads N]
+             [--load-model NAME]...
 
   --repository DIR      Triton model repository (default tests/fixtures/model_repository)
   --host ADDR           address to bind (default 127.0.0.1; 0.0.0.0 in a container)
@@ -52,6 +53,8 @@ const USAGE: &str = "usage: serve [--repository DIR] [--host ADDR] [--port N] [-
                         CLO_SERVE_TOKEN; /v2/health/* stays open for probes)
   --stage-mode MODE     auto, model or native for /v1/clo/infer (v2 ensemble infer always runs the models)
   --intra-threads N     ONNX Runtime threads per operator (default 0 = one per core)
+  --load-model NAME     load only NAME and what its ensemble needs (repeatable; Triton's
+                        --model-control-mode=explicit --load-model=NAME); default: every model
 
 On startup it prints `serve: listening on http://ADDR:PORT` once the models are loaded.";
 
@@ -65,6 +68,7 @@ struct Args {
     token_file: Option<PathBuf>,
     stage_mode: StageMode,
     intra_threads: usize,
+    load_models: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -78,6 +82,7 @@ fn parse_args() -> Result<Args, String> {
         token_file: None,
         stage_mode: StageMode::Auto,
         intra_threads: 0,
+        load_models: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
@@ -93,6 +98,7 @@ fn parse_args() -> Result<Args, String> {
             "--max-concurrency" => a.max_concurrency = num::<usize>("--max-concurrency", it.next())?.max(1),
             "--token-file" => a.token_file = Some(it.next().ok_or("--token-file needs a file")?.into()),
             "--intra-threads" => a.intra_threads = num("--intra-threads", it.next())?,
+            "--load-model" => a.load_models.push(it.next().ok_or("--load-model needs a model name")?),
             "--stage-mode" => {
                 a.stage_mode = match it.next().as_deref() {
                     Some("auto") => StageMode::Auto,
@@ -477,9 +483,10 @@ fn token(args: &Args) -> Result<Option<String>, String> {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let token = token(&args)?;
     let repository = args.repository.clone();
-    let (mode, threads) = (args.stage_mode, args.intra_threads);
+    let (mode, threads, load) = (args.stage_mode, args.intra_threads, args.load_models.clone());
     let pipeline = tokio::task::spawn_blocking(move || {
-        Pipeline::builder(repository).stage_mode(mode).intra_threads(threads).build()
+        let builder = Pipeline::builder(repository).stage_mode(mode).intra_threads(threads);
+        if load.is_empty() { builder.build() } else { builder.load_models(load).build() }
     })
     .await??;
     let models = model_infos(&pipeline);
