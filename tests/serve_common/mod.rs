@@ -6,8 +6,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime};
+use std::sync::{OnceLock, mpsc};
+use std::time::Duration;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -17,29 +17,31 @@ pub fn repository() -> PathBuf {
     root().join("tests/fixtures/model_repository")
 }
 
-/// The `serve` example binary that `cargo test --all-targets` built next to this test
-/// (`<target>/<profile>/examples/serve`; this test runs from `<target>/<profile>/deps/`). Cargo builds every
-/// target before it runs any test, so under `cargo test --all-targets` (what `scripts/test.sh` runs) it is
-/// always there and current. Run alone (`cargo test --test serve_...`), build it first with
-/// `cargo build --example serve`; a missing or stale binary fails the test with that advice rather than
-/// testing old code. (Building it from inside the test would wait on the lock that the running `cargo test`
-/// holds on the same target folder.)
+/// The `serve` example binary, built by `cargo build --example serve` into this test's own target folder and
+/// profile (`<target>/<profile>/examples/serve`; this test runs from `<target>/<profile>/deps/`), once per
+/// test process. `cargo test --all-targets` compiles examples only as test harnesses, not as the plain
+/// binary, hence the build here; cargo has released its build lock by the time tests run, and the build
+/// reuses everything `cargo test` compiled, so it costs the example's own compilation at most.
 pub fn serve_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir.join("examples").join(format!("serve{}", std::env::consts::EXE_SUFFIX));
-    let advice = "build it with `cargo test --all-targets` or `cargo build --example serve` (same profile and \
-                  CARGO_TARGET_DIR as this test)";
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|e| panic!("{}: {e}; {advice}", bin.display()));
-    let newest_source = std::fs::read_dir(root().join("examples/serve"))
-        .unwrap()
-        .filter_map(|e| e.ok()?.metadata().ok()?.modified().ok())
-        .max()
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    assert!(built >= newest_source, "{} is older than examples/serve/*.rs; {advice}", bin.display());
-    bin
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+            let target_dir = profile_dir.parent().unwrap();
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.current_dir(root()).args(["build", "--example", "serve"]).env("CARGO_TARGET_DIR", target_dir);
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().unwrap();
+            assert!(status.success(), "cargo build --example serve failed: {status}");
+            let bin = profile_dir.join("examples").join(format!("serve{}", std::env::consts::EXE_SUFFIX));
+            assert!(bin.is_file(), "{} was not built", bin.display());
+            bin
+        })
+        .clone()
 }
 
 /// A running `serve` process; killed when dropped.
