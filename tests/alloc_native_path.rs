@@ -87,7 +87,9 @@ fn native_path_never_allocates_a_frame_sized_f32_buffer_and_nothing_large_per_fr
     TRACK.store(false, Ordering::Relaxed);
     let largest = LARGEST.load(Ordering::Relaxed);
     let big = BIG_COUNT.load(Ordering::Relaxed);
-    println!("native infer_rgb8_into, 3 frames after warm-up: largest allocation {largest} B, {big} of >= {crop_bytes} B");
+    println!(
+        "native infer_rgb8_into, 3 frames after warm-up: largest allocation {largest} B, {big} of >= {crop_bytes} B"
+    );
     assert!(largest < F32_FRAME, "largest allocation {largest} B >= a 3840x2160 f32 frame ({F32_FRAME} B)");
     assert_eq!(big, 0, "{big} allocations of a crop's size ({crop_bytes} B) or more in steady state");
 
