@@ -48,6 +48,7 @@ ortv=$("$py" -c 'import onnxruntime; print(onnxruntime.__version__)')
   echo "Rerun it to regenerate this file; numbers vary from run to run by a few percent."
   echo
   echo "- Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs as seen by the process, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), no GPU"
+  echo "- Load average when the report ended (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg); other processes on the machine skew the times, compare ratios from one run only"
   echo "- ONNX Runtime $ortv (Python wheel and the crate's libonnxruntime.so alike), CPU execution provider, graph optimisation ORT_ENABLE_ALL"
   echo "- Threads: intra-op $intra, inter-op $inter, for every session of both; the crate's native stages use rayon's global pool (all cores)"
   echo "- Baseline: scripts/python_baseline.py (PIL decode, numpy u8 HWC → f32 NCHW, the four sessions in order)"
