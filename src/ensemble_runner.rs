@@ -14,7 +14,7 @@ use crate::tensor::{self, Tensor};
 
 /// A loaded, validated ensemble and a pool of workers (one ONNX Runtime session per model each).
 ///
-/// It runs any ensemble on named tensors, exactly as Triton would; [`Pipeline`] adds the CLO-specific typed
+/// It runs any ensemble on named tensors, exactly as Triton would; [`Pipeline`](crate::Pipeline) adds the CLO-specific typed
 /// API on top.
 pub struct Ensemble {
     repository: Repository,
