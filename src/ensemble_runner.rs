@@ -42,11 +42,20 @@ pub(crate) struct Worker {
     pub(crate) detections: Vec<f32>,
     /// The crop, f32 NCHW.
     pub(crate) crop: Vec<f32>,
+    /// A frame that was not 8-bit RGB, converted (reused so that the conversion allocates once per worker).
+    pub(crate) rgb: Vec<u8>,
 }
 
 impl Worker {
     fn new(sessions: HashMap<String, Session>) -> Worker {
-        Worker { sessions, frame_f32: Vec::new(), letterbox: Vec::new(), detections: Vec::new(), crop: Vec::new() }
+        Worker {
+            sessions,
+            frame_f32: Vec::new(),
+            letterbox: Vec::new(),
+            detections: Vec::new(),
+            crop: Vec::new(),
+            rgb: Vec::new(),
+        }
     }
 }
 

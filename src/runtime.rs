@@ -68,6 +68,11 @@ pub struct RuntimeOptions {
     pub memory_pattern: Option<bool>,
     /// Folder where each optimised model is written (`<model>.<version>.opt.onnx`), for inspection or reuse.
     pub optimized_model_dir: Option<PathBuf>,
+    /// Whether idle intra-op threads spin waiting for work (`session.intra_op.allow_spinning`; ONNX Runtime
+    /// spins by default). Spinning lowers latency when the cores are otherwise free; `Some(false)` gives
+    /// the cores back between operators, which helps when several frames run at once
+    /// ([`crate::Pipeline::infer_batch`]) or other work shares the cores. `None` keeps the default.
+    pub intra_spinning: Option<bool>,
 }
 
 /// The loaded runtime: which library, and the process-wide ONNX Runtime environment.
@@ -141,6 +146,9 @@ impl Runtime {
         }
         if options.inter_threads > 0 {
             b = b.with_inter_threads(options.inter_threads).map_err(|e| wrap(e.into()))?;
+        }
+        if let Some(spin) = options.intra_spinning {
+            b = b.with_intra_op_spinning(spin).map_err(|e| wrap(e.into()))?;
         }
         if let Some(pattern) = options.memory_pattern {
             b = b.with_memory_pattern(pattern).map_err(|e| wrap(e.into()))?;

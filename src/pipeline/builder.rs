@@ -36,6 +36,7 @@ pub struct PipelineBuilder {
     scale: Option<f32>,
     score_threshold: Option<f32>,
     parity_tolerance: f32,
+    batch_threads: usize,
 }
 
 impl PipelineBuilder {
@@ -51,6 +52,7 @@ impl PipelineBuilder {
             scale: None,
             score_threshold: None,
             parity_tolerance: 1e-4,
+            batch_threads: 0,
         }
     }
 
@@ -136,6 +138,13 @@ impl PipelineBuilder {
         self
     }
 
+    /// Threads [`Pipeline::infer_batch`] pipelines frames across, each with its own worker (default 0: the
+    /// number of CPU cores, `std::thread::available_parallelism`). 1 runs the frames one after the other.
+    pub fn batch_threads(mut self, n: usize) -> Self {
+        self.batch_threads = n;
+        self
+    }
+
     /// Loads ONNX Runtime and the repository, validates every model against its ONNX file, plans the
     /// ensemble, recognises the CLO stages, and settles each stage's mode.
     pub fn build(self) -> Result<Pipeline> {
@@ -166,6 +175,10 @@ impl PipelineBuilder {
             preprocess: self.preprocess,
             postprocess: self.postprocess,
             tolerance: self.parity_tolerance,
+            batch_threads: match self.batch_threads {
+                0 => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+                n => n,
+            },
         };
         if self.preprocess == StageMode::Auto || self.postprocess == StageMode::Auto {
             let probe = parity::probe_frame(pipeline.geometry.model_input.0, pipeline.geometry.model_input.1);

@@ -7,11 +7,13 @@ mod roles;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ndarray::Array4;
 use ort::session::Session;
 use ort::value::{DynValue, TensorRef};
+use rayon::prelude::*;
 
 pub use self::builder::{PipelineBuilder, StageMode};
 pub use self::result::{Detection, Inference, ParityReport, StageTimings};
@@ -53,6 +55,7 @@ pub struct Pipeline {
     preprocess: StageMode,
     postprocess: StageMode,
     tolerance: f32,
+    batch_threads: usize,
 }
 
 impl Pipeline {
@@ -85,15 +88,12 @@ impl Pipeline {
         self.ensemble.run(inputs)
     }
 
-    /// Runs the pipeline on a decoded image (converted to 8-bit RGB first when it is not).
+    /// Runs the pipeline on a decoded image (converted to 8-bit RGB first when it is not, into a buffer the
+    /// worker keeps, so that no conversion buffer is allocated per frame after the first).
     pub fn infer(&self, image: &image::DynamicImage) -> Result<Inference> {
-        match image {
-            image::DynamicImage::ImageRgb8(rgb) => self.infer_rgb8(rgb.as_raw(), rgb.width(), rgb.height()),
-            other => {
-                let rgb = other.to_rgb8();
-                self.infer_rgb8(rgb.as_raw(), rgb.width(), rgb.height())
-            }
-        }
+        let mut out = Inference::default();
+        self.infer_into(image, &mut out)?;
+        Ok(out)
     }
 
     /// Runs the pipeline on a raw 8-bit RGB frame, row-major HWC, `width * height * 3` bytes, any size.
@@ -101,88 +101,178 @@ impl Pipeline {
         self.infer_with(frame, width, height, self.preprocess, self.postprocess)
     }
 
+    /// [`Pipeline::infer`] into `out`, reusing its buffers (the detections `Vec` and the crop array): after the
+    /// first frame, a loop that passes the same `out` allocates no frame- or crop-sized buffer per frame. On
+    /// error `out` holds unspecified (but valid) values.
+    pub fn infer_into(&self, image: &image::DynamicImage, out: &mut Inference) -> Result<()> {
+        if let image::DynamicImage::ImageRgb8(rgb) = image {
+            return self.infer_rgb8_into(rgb.as_raw(), rgb.width(), rgb.height(), out);
+        }
+        let (width, height) = (image.width(), image.height());
+        let mut worker = self.ensemble.take_worker()?;
+        let mut rgb = std::mem::take(&mut worker.rgb);
+        to_rgb8_into(image, &mut rgb);
+        let r = check_frame(&rgb, width, height)
+            .and_then(|()| self.run_frame(&mut worker, &rgb, width, height, self.preprocess, self.postprocess, out));
+        worker.rgb = rgb;
+        self.ensemble.give_back(worker);
+        r
+    }
+
+    /// [`Pipeline::infer_rgb8`] into `out`, reusing its buffers (see [`Pipeline::infer_into`]).
+    pub fn infer_rgb8_into(&self, frame: &[u8], width: u32, height: u32, out: &mut Inference) -> Result<()> {
+        check_frame(frame, width, height)?;
+        let mut worker = self.ensemble.take_worker()?;
+        let r = self.run_frame(&mut worker, frame, width, height, self.preprocess, self.postprocess, out);
+        self.ensemble.give_back(worker);
+        r
+    }
+
+    /// Runs the pipeline on several frames; the results are in the frames' order.
+    ///
+    /// The repository's models take one frame per call (their configs say `max_batch_size: 0` and a leading
+    /// dimension of 1), so frames are pipelined across [`PipelineBuilder::batch_threads`] threads instead, each
+    /// with its own worker (sessions and buffers, created on first use and kept in the pool): while one frame
+    /// is in a network another is in the native stages or the other network. With one thread (or one frame)
+    /// this is [`Pipeline::infer`] in a loop.
+    pub fn infer_batch(&self, images: &[image::DynamicImage]) -> Vec<Result<Inference>> {
+        let threads = self.batch_threads.min(images.len());
+        if threads <= 1 {
+            return images.iter().map(|i| self.infer(i)).collect();
+        }
+        let next = AtomicUsize::new(0);
+        let mut slots: Vec<Option<Result<Inference>>> = images.iter().map(|_| None).collect();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(image) = images.get(i) else { break };
+                            done.push((i, self.infer(image)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            for h in handles {
+                // A thread that panicked leaves its frames' slots empty; they become errors below.
+                for (i, r) in h.join().unwrap_or_default() {
+                    if let Some(slot) = slots.get_mut(i) {
+                        *slot = Some(r);
+                    }
+                }
+            }
+        });
+        slots
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(Error::Ensemble {
+                        model: self.ensemble.plan().name.clone(),
+                        message: "the thread running this frame panicked".to_string(),
+                    })
+                })
+            })
+            .collect()
+    }
+
     fn infer_with(&self, frame: &[u8], width: u32, height: u32, pre: StageMode, post: StageMode) -> Result<Inference> {
         check_frame(frame, width, height)?;
+        let mut out = Inference::default();
+        let mut worker = self.ensemble.take_worker()?;
+        let r = self.run_frame(&mut worker, frame, width, height, pre, post, &mut out);
+        self.ensemble.give_back(worker);
+        r.map(|()| out)
+    }
+
+    /// One frame through the four stages with `worker`'s sessions and buffers, into `out` (its buffers reused).
+    #[allow(clippy::too_many_arguments)]
+    fn run_frame(
+        &self,
+        worker: &mut Worker,
+        frame: &[u8],
+        width: u32,
+        height: u32,
+        pre: StageMode,
+        post: StageMode,
+        out: &mut Inference,
+    ) -> Result<()> {
         let t0 = Instant::now();
         let g = &self.geometry;
         let (mw, mh) = g.model_input;
-        let mut worker = self.ensemble.take_worker()?;
-        let result = (|| {
-            let mut timings = StageTimings::default();
-            // Preprocess.
-            let t = Instant::now();
-            let dframe = if pre == StageMode::Model {
-                self.model_letterbox(&mut worker, frame, width, height)?;
-                DetFrame {
-                    lb: Letterbox::new(mw, mh, g.letterbox)?,
-                    sx: width as f32 / mw as f32,
-                    sy: height as f32 / mh as f32,
-                }
-            } else {
-                ensure_len(&mut worker.letterbox, 3 * g.letterbox as usize * g.letterbox as usize);
-                let lb = cpu::letterbox(frame, width, height, g, &mut worker.letterbox)?;
-                DetFrame { lb, sx: 1.0, sy: 1.0 }
-            };
-            timings.preprocess = t.elapsed();
-            // Detect.
-            let t = Instant::now();
-            let dets = self.detect(&mut worker)?;
-            timings.detect = t.elapsed();
-            // Postprocess.
-            let t = Instant::now();
-            let detections = typed_detections(&dets, &dframe, g, width, height);
-            let best_row = geometry::best_detection(&dets, g.score_threshold);
-            let best = best_row.and_then(|r| detections.iter().position(|d| d.row == r));
-            let crop_box = best.and_then(|i| detections.get(i)).map(|d| d.bbox).unwrap_or([
-                0.0,
-                0.0,
-                (width - 1) as f32,
-                (height - 1) as f32,
-            ]);
-            if post == StageMode::Model {
-                // The postprocessing model sees detections in the letterbox of the model-size frame.
-                let mframe = DetFrame {
-                    lb: Letterbox::new(mw, mh, g.letterbox)?,
-                    sx: width as f32 / mw as f32,
-                    sy: height as f32 / mh as f32,
-                };
-                worker.detections.clear();
-                worker.detections.extend_from_slice(&dets);
-                if pre != StageMode::Model {
-                    remap_rows(&mut worker.detections, &dframe, &mframe);
-                }
-                self.model_crop(&mut worker, frame, width, height, pre == StageMode::Model)?;
-            } else {
-                worker.detections.clear();
-                worker.detections.extend_from_slice(&dets);
-                self.native_crop(&mut worker, frame, width, height, &dframe)?;
+        let mut timings = StageTimings::default();
+        // Preprocess.
+        let t = Instant::now();
+        let dframe = if pre == StageMode::Model {
+            self.model_letterbox(worker, frame, width, height)?;
+            DetFrame {
+                lb: Letterbox::new(mw, mh, g.letterbox)?,
+                sx: width as f32 / mw as f32,
+                sy: height as f32 / mh as f32,
             }
-            timings.postprocess = t.elapsed();
-            // Estimate.
-            let t = Instant::now();
-            let oil_pct = self.estimate(&mut worker)?;
-            timings.estimate = t.elapsed();
-            let s = g.crop as usize;
-            let crop = Array4::from_shape_vec((1, 3, s, s), worker.crop.clone()).map_err(|e| Error::Tensor {
-                model: self.roles.postprocess.model.clone(),
-                tensor: self.roles.postprocess.output.clone(),
-                expected: format!("[1,3,{s},{s}]"),
-                found: e.to_string(),
-            })?;
-            timings.total = t0.elapsed();
-            Ok(Inference {
-                detections,
-                best,
-                oil_pct,
-                crop,
-                crop_box,
-                frame_size: (width, height),
-                modes: (pre, post),
-                timings,
-            })
-        })();
-        self.ensemble.give_back(worker);
-        result
+        } else {
+            ensure_len(&mut worker.letterbox, 3 * g.letterbox as usize * g.letterbox as usize);
+            let lb = cpu::letterbox(frame, width, height, g, &mut worker.letterbox)?;
+            DetFrame { lb, sx: 1.0, sy: 1.0 }
+        };
+        timings.preprocess = t.elapsed();
+        // Detect: the rows land in `worker.detections`.
+        let t = Instant::now();
+        self.detect(worker)?;
+        timings.detect = t.elapsed();
+        // Postprocess.
+        let t = Instant::now();
+        typed_detections(&worker.detections, &dframe, g, width, height, &mut out.detections);
+        let best_row = geometry::best_detection(&worker.detections, g.score_threshold);
+        let best = best_row.and_then(|r| out.detections.iter().position(|d| d.row == r));
+        let crop_box = best.and_then(|i| out.detections.get(i)).map(|d| d.bbox).unwrap_or([
+            0.0,
+            0.0,
+            (width - 1) as f32,
+            (height - 1) as f32,
+        ]);
+        if post == StageMode::Model {
+            // The postprocessing model sees detections in the letterbox of the model-size frame.
+            let mframe = DetFrame {
+                lb: Letterbox::new(mw, mh, g.letterbox)?,
+                sx: width as f32 / mw as f32,
+                sy: height as f32 / mh as f32,
+            };
+            if pre != StageMode::Model {
+                remap_rows(&mut worker.detections, &dframe, &mframe);
+            }
+            self.model_crop(worker, frame, width, height, pre == StageMode::Model)?;
+        } else {
+            self.native_crop(worker, frame, width, height, &dframe)?;
+        }
+        timings.postprocess = t.elapsed();
+        // Estimate.
+        let t = Instant::now();
+        let oil_pct = self.estimate(worker)?;
+        timings.estimate = t.elapsed();
+        let s = g.crop as usize;
+        let same_shape = out.crop.dim() == (1, 3, s, s);
+        match out.crop.as_slice_mut() {
+            Some(dst) if same_shape && dst.len() == worker.crop.len() => dst.copy_from_slice(&worker.crop),
+            _ => {
+                out.crop = Array4::from_shape_vec((1, 3, s, s), worker.crop.clone()).map_err(|e| Error::Tensor {
+                    model: self.roles.postprocess.model.clone(),
+                    tensor: self.roles.postprocess.output.clone(),
+                    expected: format!("[1,3,{s},{s}]"),
+                    found: e.to_string(),
+                })?
+            }
+        }
+        timings.total = t0.elapsed();
+        out.best = best;
+        out.oil_pct = oil_pct;
+        out.crop_box = crop_box;
+        out.frame_size = (width, height);
+        out.modes = (pre, post);
+        out.timings = timings;
+        Ok(())
     }
 
     /// Model-mode preprocessing: frame → f32 model input → preprocessing model → `worker.letterbox`.
@@ -203,8 +293,8 @@ impl Pipeline {
         cpu::resize_to_nchw(frame, width, height, mw, mh, 1.0, &mut worker.frame_f32)
     }
 
-    /// Runs the detector on `worker.letterbox`; returns its rows (flattened, 6 per row).
-    fn detect(&self, worker: &mut Worker) -> Result<Vec<f32>> {
+    /// Runs the detector on `worker.letterbox`; its rows (flattened, 6 per row) replace `worker.detections`.
+    fn detect(&self, worker: &mut Worker) -> Result<()> {
         let r = &self.roles.detect;
         let side = self.geometry.letterbox as usize;
         let input = view(&r.model, &worker.letterbox, [1, 3, side, side])?;
@@ -219,7 +309,9 @@ impl Pipeline {
                 found: format!("shape {:?}", &shape[..]),
             });
         }
-        Ok(data.to_vec())
+        worker.detections.clear();
+        worker.detections.extend_from_slice(data);
+        Ok(())
     }
 
     /// Model-mode postprocessing on `worker.detections` → `worker.crop`.
@@ -281,9 +373,11 @@ impl Pipeline {
     }
 }
 
-/// The rows worth reporting, mapped to original pixels.
-fn typed_detections(dets: &[f32], dframe: &DetFrame, g: &Geometry, width: u32, height: u32) -> Vec<Detection> {
-    dets.chunks_exact(6)
+/// The rows worth reporting, mapped to original pixels, into `out` (its capacity reused).
+fn typed_detections(dets: &[f32], dframe: &DetFrame, g: &Geometry, width: u32, height: u32, out: &mut Vec<Detection>) {
+    out.clear();
+    let rows = dets
+        .chunks_exact(6)
         .enumerate()
         .filter(|(_, r)| r.iter().take(5).all(|v| v.is_finite()) && r[4] >= g.score_threshold)
         .map(|(row, r)| {
@@ -297,8 +391,8 @@ fn typed_detections(dets: &[f32], dframe: &DetFrame, g: &Geometry, width: u32, h
                 score: r[4],
                 class: r[5],
             }
-        })
-        .collect()
+        });
+    out.extend(rows);
 }
 
 /// Moves rows' boxes from one detector frame to another (through original pixels).
@@ -311,6 +405,35 @@ fn remap_rows(rows: &mut [f32], from: &DetFrame, to: &DetFrame) {
         r[2] = x2;
         r[3] = y2;
     }
+}
+
+/// `image` as 8-bit RGB, row-major HWC, into `dst` (its capacity reused). The common 8-bit layouts are converted
+/// in place, in parallel over rows, as `DynamicImage::to_rgb8` converts them (alpha dropped, grey replicated);
+/// the others (16-bit, float) go through `to_rgb8`.
+fn to_rgb8_into(image: &image::DynamicImage, dst: &mut Vec<u8>) {
+    use image::DynamicImage as D;
+    let n = image.width() as usize * image.height() as usize;
+    let (src, px): (&[u8], usize) = match image {
+        D::ImageRgb8(b) => (b.as_raw(), 3),
+        D::ImageRgba8(b) => (b.as_raw(), 4),
+        D::ImageLuma8(b) => (b.as_raw(), 1),
+        D::ImageLumaA8(b) => (b.as_raw(), 2),
+        other => {
+            *dst = other.to_rgb8().into_raw();
+            return;
+        }
+    };
+    dst.resize(n * 3, 0);
+    let row = (image.width() as usize).max(1);
+    dst.par_chunks_mut(row * 3).zip(src.par_chunks(row * px)).for_each(|(d, s)| {
+        for (d, s) in d.chunks_exact_mut(3).zip(s.chunks_exact(px)) {
+            match *s {
+                [r, g, b, ..] => d.copy_from_slice(&[r, g, b]),
+                [l, ..] => d.copy_from_slice(&[l, l, l]),
+                [] => {}
+            }
+        }
+    });
 }
 
 fn check_frame(frame: &[u8], width: u32, height: u32) -> Result<()> {

@@ -33,9 +33,11 @@ impl Pipeline {
             self.model_letterbox(&mut worker, &frame_m, mw, mh)?;
             let lb_diff = max_abs(&native_lb, &worker.letterbox);
             // Detections from each letterbox.
-            let det_model = self.detect(&mut worker)?;
+            self.detect(&mut worker)?;
+            let det_model = worker.detections.clone();
             worker.letterbox.copy_from_slice(&native_lb);
-            let det_native = self.detect(&mut worker)?;
+            self.detect(&mut worker)?;
+            let det_native = worker.detections.clone();
             let det_diff = max_abs(&det_model, &det_native);
             // Crop from the same detections (the model's), plus crafted rows that exercise the mapping.
             let lbm = Letterbox::new(mw, mh, g.letterbox)?;

@@ -73,6 +73,24 @@ pub struct Inference {
     pub timings: StageTimings,
 }
 
+/// An empty result (no detections, an empty crop), to pass to [`Pipeline::infer_into`] and reuse.
+///
+/// [`Pipeline::infer_into`]: crate::Pipeline::infer_into
+impl Default for Inference {
+    fn default() -> Self {
+        Inference {
+            detections: Vec::new(),
+            best: None,
+            oil_pct: 0.0,
+            crop: Array4::zeros((0, 3, 0, 0)),
+            crop_box: [0.0; 4],
+            frame_size: (0, 0),
+            modes: (StageMode::Auto, StageMode::Auto),
+            timings: StageTimings::default(),
+        }
+    }
+}
+
 impl Inference {
     /// The best detection, if any.
     pub fn best_detection(&self) -> Option<&Detection> {
