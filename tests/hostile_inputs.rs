@@ -78,6 +78,17 @@ fn check_inference(out: &Inference, w: u32, h: u32, what: &str) {
     assert_eq!(out.frame_size, (w, h));
 }
 
+/// Mean |a - b| over two RGB8 buffers.
+fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let d: Vec<f64> = a
+        .chunks_exact(3)
+        .zip(b.chunks_exact(3))
+        .flat_map(|(p, q)| (0..3).map(move |c| f64::from(p[c].abs_diff(q[c]))))
+        .collect();
+    d.iter().sum::<f64>() / d.len() as f64
+}
+
 fn native() -> &'static Pipeline {
     static P: OnceLock<Pipeline> = OnceLock::new();
     P.get_or_init(|| Pipeline::builder(repository()).stage_mode(StageMode::Native).build().unwrap())
@@ -103,6 +114,14 @@ fn every_corpus_image_decodes_and_runs_or_gives_a_typed_error() {
                 let (w, h) = (case["width"].as_u64().unwrap() as u32, case["height"].as_u64().unwrap() as u32);
                 assert_eq!((img.width(), img.height()), (w, h), "{note}");
                 assert_eq!(from_bytes.unwrap().as_bytes(), img.as_bytes(), "{note}: bytes and file differ");
+                // Same picture (smooth gradients) in another layout (CMYK, palette, RGBA, JPEG): as RGB8 it
+                // stays close to the PNG's pixels. An inverted or mis-ordered conversion is off by ~85.
+                if let Some(like) = case["like"].as_str() {
+                    let reference = decode_image(dir.join(like), &opts).unwrap().to_rgb8();
+                    let mean = mean_abs_diff(img.to_rgb8().as_raw(), reference.as_raw());
+                    assert!(mean < 6.0, "{note}: mean |RGB8 - {like}| = {mean}");
+                    println!("      (mean |RGB8 - {like}| = {mean:.2})");
+                }
                 // Every layout goes through `infer` (converted to RGB8 first, whatever the mode). Model mode
                 // (1.3 s a frame on a busy 2-core machine) only on the sizes that stress its resize.
                 check_inference(&native().infer(&img).unwrap(), w, h, &format!("{note} (native)"));
