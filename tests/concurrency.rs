@@ -42,8 +42,11 @@ fn frames() -> Vec<(Vec<u8>, u32, u32)> {
         .collect()
 }
 
-/// Everything of a result that must not depend on concurrency, as bits.
-fn fingerprint(o: &Inference) -> (u32, Vec<u32>, [u32; 4], Vec<(usize, [u32; 4], u32)>, Option<usize>) {
+/// Everything of a result that must not depend on concurrency, as bits: oil, crop, crop box, detections
+/// (row, box, score), best.
+type Fingerprint = (u32, Vec<u32>, [u32; 4], Vec<(usize, [u32; 4], u32)>, Option<usize>);
+
+fn fingerprint(o: &Inference) -> Fingerprint {
     (
         o.oil_pct.to_bits(),
         o.crop.iter().map(|v| v.to_bits()).collect(),
