@@ -48,7 +48,7 @@ pub struct StageTimings {
     pub total: Duration,
 }
 
-/// The result of [`Pipeline::infer`](super::Pipeline::infer). Serialises (feature `serde`) without the crop tensor.
+/// The result of [`Pipeline::infer`]. Serialises (feature `serde`) without the crop tensor.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Inference {
