@@ -5,8 +5,9 @@
 # Usage: scripts/setup.sh [--dev] [--fixtures]
 #   --dev       what the tests need besides: NVRTC (nvidia-cuda-nvrtc 13.0.x gives
 #               .local/venv/.../nvidia/cu13/lib/libnvrtc.so.13, which src/cuda/nvrtc.rs finds there; 13.0
-#               matches the GPU machines' driver 580, CUDA 13.0), and the Triton HTTP client that
-#               tests/serve_tritonclient.rs drives examples/serve.rs with (tritonclient[http], numpy)
+#               matches the GPU machines' driver 580, CUDA 13.0), the Triton HTTP client that
+#               tests/serve_tritonclient.rs drives examples/serve.rs with (tritonclient[http], numpy), and
+#               onnx + pillow for scripts/make_hostile.py (the corpus tests/hostile_inputs.rs generates)
 #   --fixtures  what scripts/make_fixtures.py needs (onnx, pillow, scikit-image)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +21,7 @@ fi
 pkgs=("onnxruntime==$ORT_VERSION" "numpy<3")
 for arg in "$@"; do
   case "$arg" in
-    --dev) pkgs+=("nvidia-cuda-nvrtc==13.0.88" "tritonclient[http]==2.73.0") ;;
+    --dev) pkgs+=("nvidia-cuda-nvrtc==13.0.88" "tritonclient[http]==2.73.0" "onnx==1.23.2" "pillow==13.0.0") ;;
     --fixtures) pkgs+=("onnx==1.23.2" "pillow==13.0.0" "scikit-image==0.25.2") ;;
     *) echo "setup: unknown option $arg (use --dev, --fixtures)" >&2; exit 2 ;;
   esac

@@ -1,7 +1,7 @@
 //! The CUDA kernels, compiled as C++ through `kernels/cpu_shim.h` and run on the CPU, against the crate's
 //! native CPU stages (`clo_pipeline::ops`, which implement `docs/geometry.md`).
 //!
-//! At test time `g++ -std=c++20 -O2 -shared -fPIC -DCLO_CPU_SHIM` builds every `kernels/*.cu` into a
+//! At test time (`tests/common/shim.rs`, shared with `tests/properties.rs`) `g++ -std=c++20 -O2 -shared -fPIC -DCLO_CPU_SHIM` builds every `kernels/*.cu` into a
 //! shared library in a temporary folder, which is loaded with `libloading`; each `.cu` file's
 //! `#ifdef CLO_CPU_SHIM` block exports a launcher (`shim_letterbox`, `shim_resize`, `shim_crop_resize`,
 //! `shim_best_box`). Without g++ the tests print `SKIP: …` and pass (they fail when `CI` is set).
@@ -13,9 +13,9 @@
 //! operations in the same order as `ops::geometry`, so the measured difference is 0 (printed by each test).
 #![allow(clippy::too_many_arguments)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+#[path = "common/shim.rs"]
+mod shim;
+use shim::shim;
 
 /// Largest absolute difference allowed between a kernel and the CPU stage, on the 0..1 scale.
 const TOL: f32 = 1e-5;
@@ -92,75 +92,6 @@ mod cpu {
     pub fn crop_resize(f: &[u8], w: usize, h: usize, b: &[f32; 4], side: usize, scale: f32, out: &mut [f32]) {
         let b = CropBox { x1: b[0], y1: b[1], x2: b[2], y2: b[3] };
         ops::cpu::crop_resize(f, w as u32, h as u32, &b, side as u32, scale, out).unwrap();
-    }
-}
-
-type LetterboxFn = unsafe extern "C" fn(*const u8, i32, i32, i32, *mut f32, i32, i32, i32, i32, i32, f32, f32);
-type ResizeFn = unsafe extern "C" fn(*const u8, i32, i32, i32, *mut f32, i32, i32, f32);
-type CropFn = unsafe extern "C" fn(*const u8, i32, i32, i32, *const f32, *mut f32, i32, f32);
-type BestBoxFn = unsafe extern "C" fn(*const f32, i32, f32, i32, i32, i32, i32, i32, i32, *mut f32, *mut i32, i32);
-
-/// The kernels built as a CPU library, or why not.
-struct Shim {
-    _lib: libloading::Library,
-    letterbox: LetterboxFn,
-    resize: ResizeFn,
-    crop: CropFn,
-    best_box: BestBoxFn,
-}
-
-fn kernels_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")
-}
-
-fn build_shim() -> Result<Shim, String> {
-    let dir = std::env::temp_dir().join(format!("clo-kernels-shim-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let lib_path = dir.join("libclo_kernels_shim.so");
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(kernels_dir())
-        .map_err(|e| e.to_string())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "cu"))
-        .collect();
-    sources.sort();
-    let out = Command::new("g++")
-        .args(["-std=c++20", "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", "-pthread"])
-        .arg("-DCLO_CPU_SHIM")
-        .arg("-I")
-        .arg(kernels_dir())
-        .args(["-x", "c++"])
-        .args(&sources)
-        .args(["-x", "none", "-o"])
-        .arg(&lib_path)
-        .output()
-        .map_err(|e| format!("SKIP-NO-GXX: g++ could not be run: {e}"))?;
-    if !out.status.success() {
-        panic!("g++ failed to build the shim:\n{}", String::from_utf8_lossy(&out.stderr));
-    }
-    // SAFETY: the library was just built from this crate's kernels; its initialisers only set up the C++
-    // runtime's statics, and it stays loaded for the whole test process (in a static).
-    let lib = unsafe { libloading::Library::new(&lib_path) }.map_err(|e| e.to_string())?;
-    // SAFETY: each symbol is an `extern "C"` launcher defined in kernels/*.cu with exactly these
-    // parameter types; the function pointers are used only while `_lib` (same struct) is alive.
-    unsafe {
-        let letterbox = *lib.get::<LetterboxFn>(b"shim_letterbox\0").map_err(|e| e.to_string())?;
-        let resize = *lib.get::<ResizeFn>(b"shim_resize\0").map_err(|e| e.to_string())?;
-        let crop = *lib.get::<CropFn>(b"shim_crop_resize\0").map_err(|e| e.to_string())?;
-        let best_box = *lib.get::<BestBoxFn>(b"shim_best_box\0").map_err(|e| e.to_string())?;
-        Ok(Shim { _lib: lib, letterbox, resize, crop, best_box })
-    }
-}
-
-/// The shim, or `None` after printing why the test skips (only when g++ is missing and `CI` is unset).
-fn shim() -> Option<&'static Shim> {
-    static SHIM: OnceLock<Result<Shim, String>> = OnceLock::new();
-    match SHIM.get_or_init(build_shim) {
-        Ok(s) => Some(s),
-        Err(e) if e.starts_with("SKIP-NO-GXX") && std::env::var_os("CI").is_none() => {
-            println!("SKIP: kernels not run on the CPU: {}", e.trim_start_matches("SKIP-NO-GXX: "));
-            None
-        }
-        Err(e) => panic!("CPU shim unavailable: {e}"),
     }
 }
 

@@ -301,17 +301,32 @@ impl Pipeline {
         let out =
             run_one(&mut worker.sessions, r, vec![(input_name(r, &self.roles.preprocess.output_tensor)?, input)])?;
         let (shape, data) = out.try_extract_tensor::<f32>().map_err(|e| Error::ort(&r.model, e))?;
-        if shape.last() != Some(&6) {
+        // The load-time check lets a dynamic dim in the file match the config's; the real shape is only known
+        // now, and it must still be the config's (or the postprocessing model would get what it cannot take).
+        let declared = self.declared_output_shape(r);
+        let fits = declared.as_ref().is_none_or(|d| {
+            d.len() == shape.len() && d.iter().zip(shape.iter()).all(|(&want, &got)| want < 0 || want == got)
+        });
+        if shape.last() != Some(&6) || !fits {
             return Err(Error::Tensor {
                 model: r.model.clone(),
                 tensor: r.output.clone(),
-                expected: "rows of 6 values (x1, y1, x2, y2, score, class)".to_string(),
+                expected: format!(
+                    "rows of 6 values (x1, y1, x2, y2, score, class){}",
+                    declared.map(|d| format!(", shape {d:?} as its config declares")).unwrap_or_default()
+                ),
                 found: format!("shape {:?}", &shape[..]),
             });
         }
         worker.detections.clear();
         worker.detections.extend_from_slice(data);
         Ok(())
+    }
+
+    /// The shape a step's output has in its config (`-1` for a dynamic dim), when the config declares it.
+    fn declared_output_shape(&self, r: &StepNames) -> Option<Vec<i64>> {
+        let m = self.ensemble.repository().model(&r.model)?;
+        m.config.outputs.iter().find(|t| t.name == r.output).map(|t| t.shape(m.config.max_batch_size))
     }
 
     /// Model-mode postprocessing on `worker.detections` → `worker.crop`.
