@@ -4,6 +4,7 @@
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod device;
 pub mod ensemble;
 mod ensemble_runner;
 mod error;
@@ -13,6 +14,7 @@ pub mod repository;
 pub mod runtime;
 mod tensor;
 
+pub use device::{CudaStats, Device, DeviceInfo};
 pub use ensemble::EnsemblePlan;
 pub use ensemble_runner::Ensemble;
 pub use error::{Error, Result};

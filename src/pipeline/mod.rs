@@ -1,6 +1,7 @@
 //! The typed CLO pipeline: [`Pipeline`], its builder, and its result ([`Inference`]).
 
 mod builder;
+mod gpu;
 mod parity;
 mod result;
 mod roles;
@@ -16,6 +17,7 @@ use ort::value::{DynValue, TensorRef};
 pub use self::builder::{PipelineBuilder, StageMode};
 pub use self::result::{Detection, Inference, ParityReport, StageTimings};
 use self::roles::{Roles, StepNames};
+use crate::device::{CudaStats, DeviceInfo};
 use crate::ensemble_runner::{Ensemble, Worker};
 use crate::error::{Error, Result};
 use crate::ops::cpu;
@@ -53,6 +55,11 @@ pub struct Pipeline {
     preprocess: StageMode,
     postprocess: StageMode,
     tolerance: f32,
+    /// Where the pipeline runs, and why (src/pipeline/gpu.rs settles it).
+    device: DeviceInfo,
+    /// The CUDA path, when `device` is CUDA.
+    #[cfg(feature = "cuda")]
+    cuda: Option<gpu::CudaRunner>,
 }
 
 impl Pipeline {
@@ -69,6 +76,21 @@ impl Pipeline {
     /// The settled stage modes `(preprocess, postprocess)` (never `Auto`).
     pub fn stage_modes(&self) -> (StageMode, StageMode) {
         (self.preprocess, self.postprocess)
+    }
+
+    /// Where the pipeline runs ([`Device::Cpu`](crate::Device::Cpu) or [`Device::Cuda`](crate::Device::Cuda)),
+    /// and why: each probe's outcome (see [`crate::device`]).
+    pub fn device(&self) -> &DeviceInfo {
+        &self.device
+    }
+
+    /// Host↔device copies and device allocations of the CUDA path so far; `None` on the CPU.
+    pub fn cuda_stats(&self) -> Option<CudaStats> {
+        #[cfg(feature = "cuda")]
+        if let Some(runner) = &self.cuda {
+            return Some(runner.stats());
+        }
+        None
     }
 
     /// The generic ensemble underneath, to run on named tensors exactly as Triton would.
@@ -103,6 +125,13 @@ impl Pipeline {
 
     fn infer_with(&self, frame: &[u8], width: u32, height: u32, pre: StageMode, post: StageMode) -> Result<Inference> {
         check_frame(frame, width, height)?;
+        // Device dispatch: the CUDA path (src/pipeline/gpu.rs) when the pipeline runs on a GPU.
+        #[cfg(feature = "cuda")]
+        if let Some(runner) = &self.cuda
+            && let Some(result) = self.infer_cuda(runner, frame, width, height, pre, post)?
+        {
+            return Ok(result);
+        }
         let t0 = Instant::now();
         let g = &self.geometry;
         let (mw, mh) = g.model_input;
