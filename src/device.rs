@@ -108,7 +108,7 @@ impl DeviceInfo {
 
 /// What the CUDA path has done so far (see [`Pipeline::cuda_stats`](crate::Pipeline::cuda_stats)): copies
 /// between host and device, counted where this crate issues them, and device allocations.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CudaStats {
     /// Frames run on the GPU.
     pub frames: u64,
@@ -116,6 +116,9 @@ pub struct CudaStats {
     pub uploads: u64,
     /// Bytes uploaded.
     pub upload_bytes: u64,
+    /// GPU time of those uploads (CUDA events around each copy), in seconds: `upload_bytes / upload_seconds`
+    /// is the bandwidth achieved.
+    pub upload_seconds: f64,
     /// Device → host copies (detections and oil per frame, plus the crop when it is returned).
     pub downloads: u64,
     /// Bytes downloaded.

@@ -113,6 +113,8 @@ pub(crate) struct Counters {
     /// Copies issued while a frame is between its upload and its read-back (must stay 0).
     pub(crate) between_stages: AtomicU64,
     pub(crate) allocations: AtomicU64,
+    /// Sum of the uploads' GPU times (CUDA events), nanoseconds.
+    pub(crate) upload_ns: AtomicU64,
 }
 
 /// Model and tensor names of the four steps, as the CUDA worker needs them.
@@ -589,6 +591,10 @@ impl CudaWorker {
         self.record(6)?;
         self.stream.synchronize().map_err(|e| cuda("waiting for the frame", e))?;
         counters.frames.fetch_add(1, Ordering::Relaxed);
+        let up = self.elapsed(0, 1);
+        if up.is_finite() && up > 0.0 {
+            counters.upload_ns.fetch_add((f64::from(up) * 1e6) as u64, Ordering::Relaxed);
+        }
         let timings = GpuTimings {
             upload_ms: self.elapsed(0, 1),
             preprocess_ms: self.elapsed(1, 2),

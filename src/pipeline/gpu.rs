@@ -275,6 +275,7 @@ mod imp {
                 frames: c.frames.load(Ordering::Relaxed),
                 uploads: c.uploads.load(Ordering::Relaxed),
                 upload_bytes: c.upload_bytes.load(Ordering::Relaxed),
+                upload_seconds: c.upload_ns.load(Ordering::Relaxed) as f64 / 1e9,
                 downloads: c.downloads.load(Ordering::Relaxed),
                 download_bytes: c.download_bytes.load(Ordering::Relaxed),
                 between_stage_copies: c.between_stages.load(Ordering::Relaxed),
