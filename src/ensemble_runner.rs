@@ -136,6 +136,18 @@ impl Ensemble {
         &self.repository
     }
 
+    /// The ONNX file of a model the plan runs (for sessions on another execution provider).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn model_file(&self, model: &str) -> Option<&Path> {
+        self.files.get(model).map(PathBuf::as_path)
+    }
+
+    /// The session options every worker's sessions are built with.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn runtime_options(&self) -> &RuntimeOptions {
+        &self.options
+    }
+
     /// The ONNX Runtime library in use.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime

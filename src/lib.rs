@@ -5,6 +5,7 @@
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod decode;
+pub mod device;
 pub mod ensemble;
 mod ensemble_runner;
 mod error;
@@ -15,6 +16,7 @@ pub mod runtime;
 mod tensor;
 
 pub use decode::{DecodeOptions, decode_image, decode_image_bytes};
+pub use device::{CudaStats, Device, DeviceInfo};
 pub use ensemble::EnsemblePlan;
 pub use ensemble_runner::Ensemble;
 pub use error::{Error, Result};

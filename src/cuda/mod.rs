@@ -4,5 +4,8 @@
 //! Nothing here needs a GPU or a CUDA toolkit at build time: NVRTC is loaded on first use (see
 //! [`nvrtc`]), and the kernels are plain CUDA C++ that also compiles as C++ on the CPU (`kernels/cpu_shim.h`).
 
+pub mod driver;
 pub mod kernels;
 pub mod nvrtc;
+pub(crate) mod pipeline;
+pub mod provider;

@@ -1,6 +1,7 @@
 //! The typed CLO pipeline: [`Pipeline`], its builder, and its result ([`Inference`]).
 
 mod builder;
+mod gpu;
 mod parity;
 mod result;
 mod roles;
@@ -18,6 +19,7 @@ use rayon::prelude::*;
 pub use self::builder::{PipelineBuilder, StageMode};
 pub use self::result::{Detection, Inference, ParityReport, StageTimings};
 use self::roles::{Roles, StepNames};
+use crate::device::{CudaStats, DeviceInfo};
 use crate::ensemble_runner::{Ensemble, Worker};
 use crate::error::{Error, Result};
 use crate::ops::cpu;
@@ -56,6 +58,11 @@ pub struct Pipeline {
     postprocess: StageMode,
     tolerance: f32,
     batch_threads: usize,
+    /// Where the pipeline runs, and why (src/pipeline/gpu.rs settles it).
+    device: DeviceInfo,
+    /// The CUDA path, when `device` is CUDA.
+    #[cfg(feature = "cuda")]
+    cuda: Option<gpu::CudaRunner>,
 }
 
 impl Pipeline {
@@ -72,6 +79,21 @@ impl Pipeline {
     /// The settled stage modes `(preprocess, postprocess)` (never `Auto`).
     pub fn stage_modes(&self) -> (StageMode, StageMode) {
         (self.preprocess, self.postprocess)
+    }
+
+    /// Where the pipeline runs ([`Device::Cpu`](crate::Device::Cpu) or [`Device::Cuda`](crate::Device::Cuda)),
+    /// and why: each probe's outcome (see [`crate::device`]).
+    pub fn device(&self) -> &DeviceInfo {
+        &self.device
+    }
+
+    /// Host↔device copies and device allocations of the CUDA path so far; `None` on the CPU.
+    pub fn cuda_stats(&self) -> Option<CudaStats> {
+        #[cfg(feature = "cuda")]
+        if let Some(runner) = &self.cuda {
+            return Some(runner.stats());
+        }
+        None
     }
 
     /// The generic ensemble underneath, to run on named tensors exactly as Triton would.
@@ -112,8 +134,15 @@ impl Pipeline {
         let mut worker = self.ensemble.take_worker()?;
         let mut rgb = std::mem::take(&mut worker.rgb);
         to_rgb8_into(image, &mut rgb);
-        let r = check_frame(&rgb, width, height)
-            .and_then(|()| self.run_frame(&mut worker, &rgb, width, height, self.preprocess, self.postprocess, out));
+        let (pre, post) = (self.preprocess, self.postprocess);
+        let r =
+            check_frame(&rgb, width, height).and_then(|()| match self.try_cuda(&rgb, width, height, pre, post)? {
+                Some(result) => {
+                    *out = result;
+                    Ok(())
+                }
+                None => self.run_frame(&mut worker, &rgb, width, height, pre, post, out),
+            });
         worker.rgb = rgb;
         self.ensemble.give_back(worker);
         r
@@ -122,6 +151,10 @@ impl Pipeline {
     /// [`Pipeline::infer_rgb8`] into `out`, reusing its buffers (see [`Pipeline::infer_into`]).
     pub fn infer_rgb8_into(&self, frame: &[u8], width: u32, height: u32, out: &mut Inference) -> Result<()> {
         check_frame(frame, width, height)?;
+        if let Some(result) = self.try_cuda(frame, width, height, self.preprocess, self.postprocess)? {
+            *out = result;
+            return Ok(());
+        }
         let mut worker = self.ensemble.take_worker()?;
         let r = self.run_frame(&mut worker, frame, width, height, self.preprocess, self.postprocess, out);
         self.ensemble.give_back(worker);
@@ -178,8 +211,29 @@ impl Pipeline {
             .collect()
     }
 
+    /// The CUDA path's result when the pipeline runs on a GPU and takes this frame (src/pipeline/gpu.rs);
+    /// `None`: run the CPU path.
+    fn try_cuda(
+        &self,
+        frame: &[u8],
+        width: u32,
+        height: u32,
+        pre: StageMode,
+        post: StageMode,
+    ) -> Result<Option<Inference>> {
+        #[cfg(feature = "cuda")]
+        if let Some(runner) = &self.cuda {
+            return self.infer_cuda(runner, frame, width, height, pre, post);
+        }
+        let _ = (frame, width, height, pre, post);
+        Ok(None)
+    }
+
     fn infer_with(&self, frame: &[u8], width: u32, height: u32, pre: StageMode, post: StageMode) -> Result<Inference> {
         check_frame(frame, width, height)?;
+        if let Some(result) = self.try_cuda(frame, width, height, pre, post)? {
+            return Ok(result);
+        }
         let mut out = Inference::default();
         let mut worker = self.ensemble.take_worker()?;
         let r = self.run_frame(&mut worker, frame, width, height, pre, post, &mut out);

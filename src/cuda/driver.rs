@@ -1,0 +1,118 @@
+//! Probing the CUDA driver and a GPU without ever letting cudarc panic.
+//!
+//! cudarc (with `dynamic-loading`) `dlopen`s `libcuda` on first use and panics when it cannot. So
+//! [`probe`] first asks `cudarc::driver::sys::is_culib_present()` (which only tries to load the library),
+//! and touches the driver API only when that says yes. Every later step returns a `Result`.
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaContext, result as driver_result, sys};
+
+/// What the driver and the GPU said.
+#[derive(Debug, Clone)]
+pub struct GpuFound {
+    /// The context on the GPU (the device's primary context, shared with ONNX Runtime's CUDA provider).
+    pub context: Arc<CudaContext>,
+    /// The GPU's name.
+    pub name: String,
+    /// Compute capability `(major, minor)`.
+    pub compute_capability: (i32, i32),
+    /// The driver's CUDA version `(major, minor)`.
+    pub driver_version: (i32, i32),
+}
+
+impl GpuFound {
+    /// The real architecture number NVRTC compiles CUBIN for: `90` for compute capability 9.0.
+    pub fn arch(&self) -> u32 {
+        let (major, minor) = self.compute_capability;
+        (major.max(0) as u32) * 10 + minor.max(0) as u32
+    }
+}
+
+/// Whether `libcuda` can be loaded at all (the NVIDIA driver is installed). Never panics.
+pub fn driver_present() -> bool {
+    // SAFETY: `is_culib_present` only tries `libloading::Library::new` on the driver's candidate names and
+    // drops what it loads; it runs no driver code and touches no global state of cudarc.
+    unsafe { sys::is_culib_present() }
+}
+
+/// The driver's CUDA version as `(major, minor)` (12040 → (12, 4)). Call only after [`driver_present`].
+fn driver_version() -> Result<(i32, i32), String> {
+    let mut v: std::ffi::c_int = 0;
+    // SAFETY: `driver_present()` returned true, so cudarc's lazy library handle loads without panicking;
+    // `v` is a valid out-pointer for the duration of the call.
+    unsafe { sys::cuDriverGetVersion(&mut v) }.result().map_err(|e| format!("cuDriverGetVersion failed: {e:?}"))?;
+    Ok((v / 1000, (v % 1000) / 10))
+}
+
+/// Probes the driver and GPU `ordinal`: each step's outcome goes to `log` (one line each); returns the GPU
+/// when every step succeeded.
+pub fn probe(ordinal: usize, log: &mut Vec<String>) -> Option<GpuFound> {
+    if !driver_present() {
+        log.push(
+            "driver: libcuda (the NVIDIA driver's library) could not be loaded: no NVIDIA driver on this machine"
+                .to_owned(),
+        );
+        return None;
+    }
+    if let Err(e) = driver_result::init() {
+        log.push(format!("driver: libcuda loaded but cuInit failed: {e:?}"));
+        return None;
+    }
+    let driver_version = match driver_version() {
+        Ok(v) => v,
+        Err(e) => {
+            log.push(format!("driver: {e}"));
+            return None;
+        }
+    };
+    log.push(format!("driver: ok, CUDA {}.{}", driver_version.0, driver_version.1));
+    let count = match CudaContext::device_count() {
+        Ok(n) => n.max(0) as usize,
+        Err(e) => {
+            log.push(format!("GPU: cuDeviceGetCount failed: {e:?}"));
+            return None;
+        }
+    };
+    if ordinal >= count {
+        log.push(format!("GPU: no GPU with ordinal {ordinal} ({count} GPU(s) visible)"));
+        return None;
+    }
+    let context = match CudaContext::new(ordinal) {
+        Ok(c) => c,
+        Err(e) => {
+            log.push(format!("GPU {ordinal}: creating a context failed: {e:?}"));
+            return None;
+        }
+    };
+    let name = context.name().unwrap_or_else(|e| format!("(name unavailable: {e:?})"));
+    let compute_capability = match context.compute_capability() {
+        Ok(cc) => cc,
+        Err(e) => {
+            log.push(format!("GPU {ordinal} ({name}): compute capability unavailable: {e:?}"));
+            return None;
+        }
+    };
+    log.push(format!(
+        "GPU {ordinal}: ok, {name}, compute capability {}.{}",
+        compute_capability.0, compute_capability.1
+    ));
+    Some(GpuFound { context, name, compute_capability, driver_version })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_without_driver_says_so_and_never_panics() {
+        let mut log = Vec::new();
+        let found = probe(0, &mut log);
+        if driver_present() {
+            eprintln!("a CUDA driver is present; probe gave {log:?}");
+            return;
+        }
+        assert!(found.is_none());
+        assert!(log.iter().any(|l| l.contains("libcuda")), "{log:?}");
+    }
+}

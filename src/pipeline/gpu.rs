@@ -1,0 +1,369 @@
+//! Device selection for a [`Pipeline`], and the CUDA arm of [`Pipeline::infer_rgb8`].
+//!
+//! [`select`] runs the probes of [`crate::device`] and, when they pass, builds a [`CudaRunner`]: the kernels
+//! loaded on the GPU and a pool of [`CudaWorker`]s (sessions with the CUDA execution provider on the worker's
+//! stream, device buffers). Building the first worker *is* the ONNX Runtime CUDA provider probe.
+
+use crate::device::{Device, DeviceInfo, GpuLibraries};
+use crate::ensemble_runner::Ensemble;
+use crate::error::{Error, Result};
+use crate::ops::geometry::Geometry;
+
+use super::roles::Roles;
+
+#[cfg(feature = "cuda")]
+pub(super) use self::imp::CudaRunner;
+
+/// Settles the device: `(what the pipeline runs on, the CUDA runner when it is CUDA)`.
+#[cfg(not(feature = "cuda"))]
+pub(super) fn select(
+    requested: Device,
+    _libs: &GpuLibraries,
+    _ensemble: &Ensemble,
+    _roles: &Roles,
+    _geometry: &Geometry,
+    _return_crop: bool,
+) -> Result<(DeviceInfo, ())> {
+    const WHY: &str = "this build of clo-pipeline has no CUDA path (built without the `cuda` feature)";
+    match requested {
+        Device::Cpu => Ok((DeviceInfo::cpu(requested, "Device::Cpu was asked for"), ())),
+        Device::Auto => {
+            tracing::info!(device = "cpu", reason = WHY, "device selected");
+            Ok((DeviceInfo::cpu(requested, WHY), ()))
+        }
+        Device::Cuda(n) => Err(Error::Cuda { message: format!("Device::Cuda({n}) was asked for, but {WHY}") }),
+    }
+}
+
+#[cfg(feature = "cuda")]
+pub(super) use self::imp::select;
+
+#[cfg(feature = "cuda")]
+mod imp {
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Mutex, PoisonError};
+    use std::time::{Duration, Instant};
+
+    use cudarc::driver::CudaContext;
+    use ndarray::Array4;
+
+    use super::super::{DetFrame, Inference, Pipeline, StageMode, StageTimings, check_frame, typed_detections};
+    use super::*;
+    use crate::cuda::pipeline::{Counters, CudaWorker, FramePlan, Kernels, StepIo, Steps};
+    use crate::cuda::{driver, nvrtc, provider};
+    use crate::device::CudaStats;
+    use crate::ops::geometry::{self, Letterbox};
+    use crate::runtime::{Runtime, RuntimeOptions};
+
+    /// The CUDA path of one pipeline: kernels on the GPU, and a pool of workers.
+    pub(crate) struct CudaRunner {
+        context: Arc<CudaContext>,
+        kernels: Kernels,
+        steps: Steps,
+        rows: usize,
+        runtime: Runtime,
+        options: RuntimeOptions,
+        geometry: Geometry,
+        return_crop: bool,
+        workers: Mutex<Vec<CudaWorker>>,
+        counters: Counters,
+    }
+
+    impl std::fmt::Debug for CudaRunner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("CudaRunner").field("ordinal", &self.context.ordinal()).finish_non_exhaustive()
+        }
+    }
+
+    fn step(ensemble: &Ensemble, r: &super::super::roles::StepNames, inputs: &[&str]) -> Result<StepIo> {
+        let file = ensemble.model_file(&r.model).ok_or_else(|| Error::Ensemble {
+            model: r.model.clone(),
+            message: "no ONNX file for this model".to_owned(),
+        })?;
+        let inputs = inputs
+            .iter()
+            .map(|t| {
+                r.inputs.get(*t).cloned().ok_or_else(|| Error::Ensemble {
+                    model: r.model.clone(),
+                    message: format!("model `{}` has no input mapped from `{t}`", r.model),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(StepIo { model: r.model.clone(), file: file.to_path_buf(), inputs, output: r.output.clone() })
+    }
+
+    /// Rows of the detector's output `[.., R, 6]`, from its config (must be static for device buffers).
+    fn detection_rows(ensemble: &Ensemble, roles: &Roles) -> std::result::Result<usize, String> {
+        let shape =
+            ensemble.plan().tensors.get(&roles.detect.output_tensor).map(|(_, s)| s.clone()).unwrap_or_default();
+        let n: i64 = shape.iter().product();
+        match shape.last() {
+            Some(6) if shape.iter().all(|&d| d > 0) => Ok((n / 6) as usize),
+            _ => Err(format!(
+                "the detector's output `{}` must have a static shape [.., R, 6] for device buffers; it is {shape:?}",
+                roles.detect.output_tensor
+            )),
+        }
+    }
+
+    pub(crate) fn select(
+        requested: Device,
+        libs: &GpuLibraries,
+        ensemble: &Ensemble,
+        roles: &Roles,
+        geometry: &Geometry,
+        return_crop: bool,
+    ) -> Result<(DeviceInfo, Option<CudaRunner>)> {
+        let ordinal = match requested {
+            Device::Cpu => return Ok((DeviceInfo::cpu(requested, "Device::Cpu was asked for"), None)),
+            Device::Auto => 0,
+            Device::Cuda(n) => n,
+        };
+        let mut log = Vec::new();
+        let mut info = DeviceInfo::cpu(requested, String::new());
+        let runner = probe(ordinal, libs, ensemble, roles, geometry, return_crop, &mut log, &mut info);
+        let report = log.join("\n");
+        match (runner, requested) {
+            (Some(runner), _) => {
+                info.device = Device::Cuda(ordinal);
+                info.reason = format!("every probe passed:\n{report}");
+                tracing::info!(device = %info.device, gpu = ?info.name, reason = %info.reason, "device selected");
+                Ok((info, Some(runner)))
+            }
+            (None, Device::Cuda(n)) => Err(Error::Cuda {
+                message: format!("Device::Cuda({n}) was asked for, but it is not usable; probes:\n{report}"),
+            }),
+            (None, _) => {
+                info.reason = format!("CUDA is not usable, using the CPU; probes:\n{report}");
+                tracing::info!(device = "cpu", reason = %info.reason, "device selected");
+                Ok((info, None))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn probe(
+        ordinal: usize,
+        libs: &GpuLibraries,
+        ensemble: &Ensemble,
+        roles: &Roles,
+        geometry: &Geometry,
+        return_crop: bool,
+        log: &mut Vec<String>,
+        info: &mut DeviceInfo,
+    ) -> Option<CudaRunner> {
+        let gpu = driver::probe(ordinal, log);
+        if let Some(g) = &gpu {
+            info.name = Some(g.name.clone());
+            info.compute_capability = Some(g.compute_capability);
+            info.driver_version = Some(g.driver_version);
+        }
+        // NVRTC and the provider are probed even without a GPU, so that the report lists everything missing.
+        let nvrtc_version = match nvrtc::load(libs.nvrtc.as_deref()) {
+            Ok(n) => {
+                log.push(format!("NVRTC: ok, {}.{} at {}", n.version().0, n.version().1, n.path().display()));
+                info.nvrtc_version = Some(n.version());
+                Some(n.version())
+            }
+            Err(e) => {
+                log.push(format!("NVRTC: {e}"));
+                None
+            }
+        };
+        let runtime = ensemble.runtime();
+        match provider::find(libs.ort_cuda.as_deref(), runtime.library()) {
+            Ok(p) => {
+                log.push(format!("ONNX Runtime CUDA provider: found {}", p.display()));
+                info.ort_cuda_provider = Some(p);
+            }
+            Err(e) => log.push(format!("ONNX Runtime CUDA provider: {e}")),
+        }
+        let rows = match detection_rows(ensemble, roles) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                log.push(format!("models: {e}"));
+                None
+            }
+        };
+        let (gpu, nvrtc_version, rows) = (gpu?, nvrtc_version?, rows?);
+        info.ort_cuda_provider.as_ref()?;
+        let kernels = match Kernels::load(&gpu, nvrtc_version) {
+            Ok(k) => {
+                log.push(format!(
+                    "kernels: ok, {} modules compiled to CUBIN sm_{} and loaded",
+                    crate::cuda::kernels::KERNELS.len(),
+                    gpu.arch()
+                ));
+                k
+            }
+            Err(e) => {
+                log.push(format!("kernels: {e}"));
+                return None;
+            }
+        };
+        let steps = (|| {
+            let image = roles.image.as_str();
+            Ok::<_, Error>(Steps {
+                pre: step(ensemble, &roles.preprocess, &[image])?,
+                detect: step(ensemble, &roles.detect, &[&roles.preprocess.output_tensor])?,
+                post: step(ensemble, &roles.postprocess, &[image, &roles.detect.output_tensor])?,
+                estimate: step(ensemble, &roles.estimate, &[&roles.postprocess.output_tensor])?,
+            })
+        })();
+        let steps = match steps {
+            Ok(s) => s,
+            Err(e) => {
+                log.push(format!("models: {e}"));
+                return None;
+            }
+        };
+        let runner = CudaRunner {
+            context: Arc::clone(&gpu.context),
+            kernels,
+            steps,
+            rows,
+            runtime: runtime.clone(),
+            options: ensemble.runtime_options().clone(),
+            geometry: *geometry,
+            return_crop,
+            workers: Mutex::new(Vec::new()),
+            counters: Counters::default(),
+        };
+        match runner.new_worker() {
+            Ok(w) => {
+                log.push("ONNX Runtime CUDA execution provider: ok, every model's session registered it".to_owned());
+                runner.give_back(w);
+                Some(runner)
+            }
+            Err(e) => {
+                log.push(format!("ONNX Runtime CUDA execution provider: {e}"));
+                None
+            }
+        }
+    }
+
+    impl CudaRunner {
+        fn new_worker(&self) -> Result<CudaWorker> {
+            CudaWorker::new(
+                &self.context,
+                &self.runtime,
+                &self.options,
+                &self.steps,
+                &self.geometry,
+                self.rows,
+                &self.counters,
+            )
+        }
+
+        fn take(&self) -> Result<CudaWorker> {
+            let idle = self.workers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            match idle {
+                Some(w) => Ok(w),
+                None => self.new_worker(),
+            }
+        }
+
+        fn give_back(&self, w: CudaWorker) {
+            self.workers.lock().unwrap_or_else(PoisonError::into_inner).push(w);
+        }
+
+        /// Copies and allocations so far, over every worker.
+        pub(crate) fn stats(&self) -> CudaStats {
+            let c = &self.counters;
+            let idle = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+            CudaStats {
+                frames: c.frames.load(Ordering::Relaxed),
+                uploads: c.uploads.load(Ordering::Relaxed),
+                upload_bytes: c.upload_bytes.load(Ordering::Relaxed),
+                upload_seconds: c.upload_ns.load(Ordering::Relaxed) as f64 / 1e9,
+                downloads: c.downloads.load(Ordering::Relaxed),
+                download_bytes: c.download_bytes.load(Ordering::Relaxed),
+                between_stage_copies: c.between_stages.load(Ordering::Relaxed),
+                device_allocations: c.allocations.load(Ordering::Relaxed),
+                idle_worker_buffers: idle.iter().map(|w| w.buffer_addresses().to_vec()).collect(),
+            }
+        }
+    }
+
+    fn ms(v: f32) -> Duration {
+        if v.is_finite() && v > 0.0 { Duration::from_secs_f64(f64::from(v) / 1e3) } else { Duration::ZERO }
+    }
+
+    impl Pipeline {
+        /// The CUDA arm of `infer_with`. `Ok(None)`: this combination runs on the CPU instead (a mixed stage
+        /// mode on a frame whose size differs from the models' input size: the detections would need remapping
+        /// between two letterboxes, which the device path does not do).
+        pub(in crate::pipeline) fn infer_cuda(
+            &self,
+            runner: &CudaRunner,
+            frame: &[u8],
+            width: u32,
+            height: u32,
+            pre: StageMode,
+            post: StageMode,
+        ) -> Result<Option<Inference>> {
+            check_frame(frame, width, height)?;
+            let t0 = Instant::now();
+            let g = &self.geometry;
+            let (mw, mh) = g.model_input;
+            let pre_model = pre == StageMode::Model;
+            let post_model = post == StageMode::Model;
+            if pre_model != post_model && (width, height) != (mw, mh) {
+                tracing::debug!(width, height, ?pre, ?post, "mixed stage modes at another frame size: CPU path");
+                return Ok(None);
+            }
+            let mut worker = runner.take()?;
+            let plan = FramePlan { pre_model, post_model, want_crop: runner.return_crop };
+            let out = worker.run(&runner.kernels, frame, width, height, g, plan, &runner.counters);
+            runner.give_back(worker);
+            let out = out?;
+            let dframe = if pre_model {
+                DetFrame {
+                    lb: Letterbox::new(mw, mh, g.letterbox)?,
+                    sx: width as f32 / mw as f32,
+                    sy: height as f32 / mh as f32,
+                }
+            } else {
+                DetFrame { lb: Letterbox::new(width, height, g.letterbox)?, sx: 1.0, sy: 1.0 }
+            };
+            let mut detections = Vec::new();
+            typed_detections(&out.detections, &dframe, g, width, height, &mut detections);
+            let best_row = geometry::best_detection(&out.detections, g.score_threshold);
+            let best = best_row.and_then(|r| detections.iter().position(|d| d.row == r));
+            let crop_box = best.and_then(|i| detections.get(i)).map(|d| d.bbox).unwrap_or([
+                0.0,
+                0.0,
+                (width - 1) as f32,
+                (height - 1) as f32,
+            ]);
+            let s = g.crop as usize;
+            let crop = match out.crop {
+                Some(c) => Array4::from_shape_vec((1, 3, s, s), c).map_err(|e| Error::Tensor {
+                    model: self.roles.postprocess.model.clone(),
+                    tensor: self.roles.postprocess.output.clone(),
+                    expected: format!("[1,3,{s},{s}]"),
+                    found: e.to_string(),
+                })?,
+                None => Array4::zeros((1, 3, 0, 0)),
+            };
+            let t = out.timings;
+            let timings = StageTimings {
+                preprocess: ms(t.upload_ms + t.preprocess_ms),
+                detect: ms(t.detect_ms),
+                postprocess: ms(t.postprocess_ms),
+                estimate: ms(t.estimate_ms),
+                total: t0.elapsed(),
+            };
+            Ok(Some(Inference {
+                detections,
+                best,
+                oil_pct: out.oil,
+                crop,
+                crop_box,
+                frame_size: (width, height),
+                modes: (pre, post),
+                timings,
+            }))
+        }
+    }
+}
