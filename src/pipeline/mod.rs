@@ -393,9 +393,10 @@ impl Pipeline {
         let r = &self.roles.postprocess;
         let rows = worker.detections.len() / 6;
         let image = view(&r.model, &worker.frame_f32, [1, 3, mh as usize, mw as usize])?;
-        let dets = TensorRef::from_array_view(([1usize, rows, 6], &worker.detections[..rows * 6]))
-            .map_err(|e| Error::ort(&r.model, e))?
-            .into_dyn();
+        let dets =
+            TensorRef::from_array_view(([1usize, rows, 6], worker.detections.get(..rows * 6).unwrap_or_default()))
+                .map_err(|e| Error::ort(&r.model, e))?
+                .into_dyn();
         let inputs: Vec<(String, ort::session::SessionInputValue<'_>)> = vec![
             (input_name(r, &self.roles.image)?, image),
             (input_name(r, &self.roles.detect.output_tensor)?, dets.into()),
@@ -409,12 +410,14 @@ impl Pipeline {
     fn native_crop(&self, worker: &mut Worker, frame: &[u8], width: u32, height: u32, dframe: &DetFrame) -> Result<()> {
         let g = &self.geometry;
         let b = match geometry::best_detection(&worker.detections, g.score_threshold) {
-            Some(row) => {
-                let r = worker.detections.get(row * 6..row * 6 + 4).unwrap_or(&[0.0; 4]);
-                let (x1, y1) = dframe.original_of(r[0], r[1]);
-                let (x2, y2) = dframe.original_of(r[2], r[3]);
-                CropBox::ordered_clamped(x1, y1, x2, y2, width, height)
-            }
+            Some(row) => match geometry::detection_row(&worker.detections, row) {
+                Some(&[x1, y1, x2, y2, ..]) => {
+                    let (x1, y1) = dframe.original_of(x1, y1);
+                    let (x2, y2) = dframe.original_of(x2, y2);
+                    CropBox::ordered_clamped(x1, y1, x2, y2, width, height)
+                }
+                None => CropBox::full_frame(width, height),
+            },
             None => CropBox::full_frame(width, height),
         };
         let side = g.crop as usize;
@@ -447,32 +450,23 @@ fn typed_detections(dets: &[f32], dframe: &DetFrame, g: &Geometry, width: u32, h
     out.clear();
     let rows = dets
         .chunks_exact(6)
+        .filter_map(|r| <&[f32; 6]>::try_from(r).ok())
         .enumerate()
         .filter(|(_, r)| r.iter().take(5).all(|v| v.is_finite()) && r[4] >= g.score_threshold)
-        .map(|(row, r)| {
-            let (x1, y1) = dframe.original_of(r[0], r[1]);
-            let (x2, y2) = dframe.original_of(r[2], r[3]);
+        .map(|(row, &[lx1, ly1, lx2, ly2, score, class])| {
+            let (x1, y1) = dframe.original_of(lx1, ly1);
+            let (x2, y2) = dframe.original_of(lx2, ly2);
             let b = CropBox::ordered_clamped(x1, y1, x2, y2, width, height);
-            Detection {
-                row,
-                bbox: [b.x1, b.y1, b.x2, b.y2],
-                letterbox_bbox: [r[0], r[1], r[2], r[3]],
-                score: r[4],
-                class: r[5],
-            }
+            Detection { row, bbox: [b.x1, b.y1, b.x2, b.y2], letterbox_bbox: [lx1, ly1, lx2, ly2], score, class }
         });
     out.extend(rows);
 }
 
 /// Moves rows' boxes from one detector frame to another (through original pixels).
 fn remap_rows(rows: &mut [f32], from: &DetFrame, to: &DetFrame) {
-    for r in rows.chunks_exact_mut(6) {
-        let (x1, y1) = to.letterbox_of(from.original_of(r[0], r[1]));
-        let (x2, y2) = to.letterbox_of(from.original_of(r[2], r[3]));
-        r[0] = x1;
-        r[1] = y1;
-        r[2] = x2;
-        r[3] = y2;
+    for [x1, y1, x2, y2, ..] in rows.chunks_exact_mut(6).filter_map(|r| <&mut [f32; 6]>::try_from(r).ok()) {
+        (*x1, *y1) = to.letterbox_of(from.original_of(*x1, *y1));
+        (*x2, *y2) = to.letterbox_of(from.original_of(*x2, *y2));
     }
 }
 

@@ -108,8 +108,8 @@ fn probe_detections(real: &[f32], lb: &Letterbox, g: &Geometry) -> Vec<Vec<f32>>
     let hi = g.score_threshold.max(0.0) + 0.5;
     let crafted = |rows: &[[f32; 6]]| -> Vec<f32> {
         let mut v = vec![0f32; real.len().max(6 * rows.len())];
-        for (i, r) in rows.iter().enumerate() {
-            v[i * 6..i * 6 + 6].copy_from_slice(r);
+        for (dst, r) in v.chunks_exact_mut(6).zip(rows) {
+            dst.copy_from_slice(r);
         }
         v
     };
