@@ -2,11 +2,9 @@
 //! (1×1 to 320×180): every result is bit-identical to the sequential result for the same frame, and the run
 //! ends (a watchdog fails the test instead of hanging when a worker deadlocks).
 //!
-//! Size: 8 threads × 150 frames by default, scaled down from the 8 × 500 to keep CI short: each
-//! frame costs the two models (640×640 detector, 384×384 estimator) whatever its size, and 8 × 500 took
-//! 174 s on the 2-core development machine under load (`CLO_CONCURRENCY_FRAMES=500 cargo test --test
-//! concurrency eight -- --nocapture`; see docs/reliability.md). `CLO_CONCURRENCY_FRAMES=500` runs the full
-//! size.
+//! Size: 8 threads × 500 frames, the full size (each frame costs the two models, 640×640 detector
+//! and 384×384 estimator, whatever its size: 174 s on the 2-core development machine under load, see
+//! docs/reliability.md). `CLO_CONCURRENCY_FRAMES=N` sets the frames per thread.
 //!
 //! Native stage mode (the default on the fixture repository): the Model-mode stages build the 3840×2160
 //! f32 tensor per frame (about a second a frame on a 2-core CI machine), so Model mode runs a smaller
@@ -57,7 +55,7 @@ fn fingerprint(o: &Inference) -> Fingerprint {
 }
 
 fn frames_per_thread() -> usize {
-    std::env::var("CLO_CONCURRENCY_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(150)
+    std::env::var("CLO_CONCURRENCY_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(500)
 }
 
 /// Runs `per_thread` frames on each of `threads` threads sharing `p`, started at a barrier; returns the
