@@ -15,7 +15,7 @@ cargo clippy --all-targets --no-default-features -- -D warnings
 step "cargo test (default features): unit, integration, doc tests; examples and benches built"
 cargo test --all-targets
 cargo test --doc
-step "cargo test (no default features)"
-cargo test --no-default-features --lib --tests
+step "cargo test (no default features: the CPU-only build; clippy above already checked every target)"
+cargo test --no-default-features --lib --test pipeline_golden --test load_errors --test device --test kernels_cpu_shim
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q
