@@ -248,7 +248,7 @@ fn library_in(dir: &Path) -> Option<PathBuf> {
 }
 
 /// Asks the Python interpreter on PATH where its `onnxruntime` package is.
-fn python_onnxruntime_dir() -> std::result::Result<PathBuf, String> {
+pub(crate) fn python_onnxruntime_dir() -> std::result::Result<PathBuf, String> {
     let out = std::process::Command::new("python3")
         .args(["-c", "import onnxruntime, os; print(os.path.join(os.path.dirname(onnxruntime.__file__), 'capi'))"])
         .stdin(std::process::Stdio::null())

@@ -32,19 +32,6 @@ fn provider_in(p: &Path) -> PathBuf {
     if p.is_dir() { p.join(PROVIDER_FILE) } else { p.to_path_buf() }
 }
 
-fn python_capi() -> std::result::Result<PathBuf, String> {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import onnxruntime, os; print(os.path.join(os.path.dirname(onnxruntime.__file__), 'capi'))"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("python3 could not be run ({e})"))?;
-    if !out.status.success() {
-        return Err("python3 has no onnxruntime package".to_owned());
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
-
 /// Finds the CUDA provider next to `runtime_library` (the loaded `libonnxruntime.so`), looking in the
 /// places of the [module docs](self) and recording each in the error.
 ///
@@ -95,7 +82,7 @@ pub fn find(explicit: Option<&Path>, runtime_library: &Path) -> Result<PathBuf> 
     if let Some(f) = consider("next to the loaded libonnxruntime", runtime_dir.join(PROVIDER_FILE), &mut tried) {
         return Ok(f);
     }
-    match python_capi() {
+    match crate::runtime::python_onnxruntime_dir() {
         Ok(capi) => {
             if let Some(f) = consider("Python onnxruntime(-gpu) package", capi.join(PROVIDER_FILE), &mut tried) {
                 return Ok(f);
