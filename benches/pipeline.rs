@@ -1,5 +1,6 @@
 //! Per-stage and end-to-end benches through the public API, on a 3840 × 2160 frame: decode, letterbox Native vs
-//! Model, detector, crop Native vs Model, estimator, end-to-end Native vs Model, and `infer_batch` vs `infer`.
+//! Model, detector, crop Native vs Model, estimator, end-to-end Native vs Model, and `infer_batch` vs `infer` (also
+//! on `tests/fixtures/model_repository_batched`, where `infer_batch` uses the networks' batch dimension).
 //!
 //! Stages are timed with `Inference::timings` (criterion's `iter_custom` sums the stage's own durations), so
 //! each figure is exactly what the pipeline reports for that stage. Runs on the fixture repository; set
@@ -81,9 +82,23 @@ fn bench_repo(c: &mut Criterion, tag: &str, repo: PathBuf) {
     });
 }
 
+/// The batch-dimension path: 4 frames through `infer_batch` (one detector and one estimator run of batch 4) vs
+/// `infer` in a loop, on the fixture repository whose networks batch (`max_batch_size: 4`).
+fn bench_batched(c: &mut Criterion, repo: PathBuf) {
+    let p = build(&repo, StageMode::Native);
+    let frames: Vec<DynamicImage> = (0..4).map(|_| DynamicImage::ImageRgb8(frame())).collect();
+    c.bench_function("fixture-batched/4 frames/infer sequential", |b| {
+        b.iter(|| frames.iter().map(|fr| p.infer(fr).expect("infer").oil_pct).sum::<f32>())
+    });
+    c.bench_function("fixture-batched/4 frames/infer_batch (batch dim)", |b| {
+        b.iter(|| p.infer_batch(&frames).into_iter().map(|r| r.expect("infer_batch").oil_pct).sum::<f32>())
+    });
+}
+
 fn pipeline(c: &mut Criterion) {
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model_repository");
     bench_repo(c, "fixture", fixture);
+    bench_batched(c, PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model_repository_batched"));
     if let Some(r) = std::env::var_os("CLO_REALISTIC_REPO") {
         bench_repo(c, "realistic", PathBuf::from(r));
     }

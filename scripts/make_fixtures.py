@@ -14,8 +14,12 @@ Writes, under tests/fixtures/:
 It also runs self-checks (numpy reference implementations of docs/geometry.md against the ONNX models) and exits
 non-zero if any of them fails.
 
+Also writes model_repository_batched/: the same repository with yolov8 and efficientnet_v2 taking a batch
+dimension (max_batch_size 4, dynamic leading dim in their ONNX graphs).
+
 Usage (from the repository root, after `scripts/setup.sh --fixtures`):
     .local/venv/bin/python scripts/make_fixtures.py
+    .local/venv/bin/python scripts/make_fixtures.py --batched-only   # only model_repository_batched/ (no images)
 """
 
 from __future__ import annotations
@@ -316,12 +320,31 @@ def yolo_weights():
     return w.astype(F32), b.astype(F32)
 
 
-def build_yolov8() -> onnx.ModelProto:
+def build_yolov8(batched: bool = False) -> onnx.ModelProto:
     """Stand-in end-to-end detector: 20x20 grid of 32x32 cells; score per cell, TopK(300) of 400 (sorted desc);
-    boxes centred on the cells, rows (x1,y1,x2,y2,score,class) in letterbox pixels, rows with score < 0.25 zeroed."""
+    boxes centred on the cells, rows (x1,y1,x2,y2,score,class) in letterbox pixels, rows with score < 0.25 zeroed.
+
+    batched: the same weights and per-sample graph with a dynamic leading batch dimension `N` ([N,3,640,640] ->
+    [N,300,6]): the head is reshaped to [N,4,400] and split on axis 1 (then squeezed to [N,400] each), so that
+    TopK and GatherElements (axis 1) work per sample."""
     cw, cb = yolo_weights()
     n = YOLO_GRID * YOLO_GRID
     x = "preprocessed_640_640_image"
+    if batched:
+        split = [
+            _const("flat_shape", [0, 4, n], np.int64),
+            helper.make_node("Reshape", ["head", "flat_shape"], ["flat"]),  # [N,4,400]
+            _const("split4", [1, 1, 1, 1], np.int64),
+            helper.make_node("Split", ["flat", "split4"], ["sp_score", "sp_w", "sp_h", "sp_cls"], axis=1),  # [N,1,400]
+            _const("ax1", [1], np.int64),
+        ] + [helper.make_node("Squeeze", ["sp_" + c, "ax1"], ["l_" + c]) for c in ("score", "w", "h", "cls")]
+    else:
+        split = [
+            _const("flat_shape", [4, n], np.int64),
+            helper.make_node("Reshape", ["head", "flat_shape"], ["flat"]),  # [4,400]
+            _const("split4", [1, 1, 1, 1], np.int64),
+            helper.make_node("Split", ["flat", "split4"], ["l_score", "l_w", "l_h", "l_cls"], axis=0),  # each [1,400]
+        ]
     nodes = [
         helper.make_node("AveragePool", [x], ["mean"], kernel_shape=[YOLO_CELL] * 2, strides=[YOLO_CELL] * 2),
         helper.make_node("Mul", [x, x], ["sq"]),
@@ -332,10 +355,7 @@ def build_yolov8() -> onnx.ModelProto:
         helper.make_node("Sqrt", ["var"], ["std"]),
         helper.make_node("Concat", ["mean", "std"], ["feat"], axis=1),  # [1,6,20,20]
         helper.make_node("Conv", ["feat", "head_w", "head_b"], ["head"], kernel_shape=[1, 1]),  # [1,4,20,20]
-        _const("flat_shape", [4, n], np.int64),
-        helper.make_node("Reshape", ["head", "flat_shape"], ["flat"]),  # [4,400]
-        _const("split4", [1, 1, 1, 1], np.int64),
-        helper.make_node("Split", ["flat", "split4"], ["l_score", "l_w", "l_h", "l_cls"], axis=0),  # each [1,400]
+        *split,
         helper.make_node("Sigmoid", ["l_score"], ["score_all"]),
         _const("k", [YOLO_TOPK], np.int64),
         helper.make_node("TopK", ["score_all", "k"], ["score", "idx"], axis=1, largest=1, sorted=1),  # [1,300]
@@ -381,11 +401,12 @@ def build_yolov8() -> onnx.ModelProto:
         helper.make_node("GreaterOrEqual", ["score_u", "thr"], ["keep"]),  # [1,300,1]
         helper.make_node("Where", ["keep", "rows", "zero"], ["yolo_detections"]),
     ]
+    b = "N" if batched else 1
     g = helper.make_graph(
         nodes,
         "yolov8",
-        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 3, T, T])],
-        [helper.make_tensor_value_info("yolo_detections", TensorProto.FLOAT, [1, YOLO_TOPK, 6])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [b, 3, T, T])],
+        [helper.make_tensor_value_info("yolo_detections", TensorProto.FLOAT, [b, YOLO_TOPK, 6])],
         initializer=[numpy_helper.from_array(cw, "head_w"), numpy_helper.from_array(cb, "head_b")],
     )
     return _model(g, "CLO fixture yolov8 stand-in (seeded; NOT a trained detector)")
@@ -528,8 +549,11 @@ def eff_weights():
     return cw, cb, gw, gb
 
 
-def build_efficientnet_v2() -> onnx.ModelProto:
-    """Stand-in regressor: Conv 8x8 stride 8 (3->8) -> Relu -> GlobalAveragePool -> Gemm (8->1) -> Sigmoid -> x100."""
+def build_efficientnet_v2(batched: bool = False) -> onnx.ModelProto:
+    """Stand-in regressor: Conv 8x8 stride 8 (3->8) -> Relu -> GlobalAveragePool -> Gemm (8->1) -> Sigmoid -> x100.
+
+    batched: the same graph with a dynamic leading batch dimension `N` ([N,3,384,384] -> [N,1]); every op is
+    already per sample (Flatten axis 1 keeps N, Gemm maps [N,8] -> [N,1])."""
     cw, cb, gw, gb = eff_weights()
     nodes = [
         helper.make_node(
@@ -543,11 +567,12 @@ def build_efficientnet_v2() -> onnx.ModelProto:
         _const("c100", 100.0),
         helper.make_node("Mul", ["prob", "c100"], ["estimated_oil_pct"]),
     ]
+    b = "N" if batched else 1
     g = helper.make_graph(
         nodes,
         "efficientnet_v2",
-        [helper.make_tensor_value_info("processed_image_384_384", TensorProto.FLOAT, [1, 3, S, S])],
-        [helper.make_tensor_value_info("estimated_oil_pct", TensorProto.FLOAT, [1, 1])],
+        [helper.make_tensor_value_info("processed_image_384_384", TensorProto.FLOAT, [b, 3, S, S])],
+        [helper.make_tensor_value_info("estimated_oil_pct", TensorProto.FLOAT, [b, 1])],
         initializer=[
             numpy_helper.from_array(cw, "conv_w"),
             numpy_helper.from_array(cb, "conv_b"),
@@ -755,6 +780,82 @@ ensemble_scheduling {
 }
 """,
 }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The batched repository: the same models with a batch dimension on the two networks
+# ---------------------------------------------------------------------------------------------------------------
+
+BATCHED_REPO = FIX / "model_repository_batched"
+BATCH_MAX = 4  # max_batch_size of yolov8 and efficientnet_v2 in the batched repository
+
+
+def batched_configs() -> dict:
+    """CONFIGS with yolov8 and efficientnet_v2 batching (Triton's convention: max_batch_size > 0 and dims without
+    the batch dimension, the model sees [-1, ...dims]; dynamic_batching lets Triton group the ensemble's batch-1
+    requests).
+
+    preprocessing and postprocessing keep max_batch_size 0 (they take the [1,3,2160,3840] frame), so the ensemble
+    keeps max_batch_size 0: Triton requires a batching ensemble's max_batch_size to be <= every step's. Its tensors
+    stay consistent under Triton's ensemble rule (a batching model's full shape [-1, ...dims] against a
+    non-batching neighbour's dims, -1 matching anything): [1,3,640,640] -> yolov8 [-1,3,640,640];
+    yolov8 [-1,300,6] -> postprocessing [1,300,6] and the ensemble output [1,300,6]; [1,3,384,384] ->
+    efficientnet_v2 [-1,3,384,384]; efficientnet_v2 [-1,1] -> the ensemble output [1,1]."""
+    cfg = dict(CONFIGS)
+    batching = f"max_batch_size: {BATCH_MAX}"
+    cfg["yolov8"] = (
+        CONFIGS["yolov8"]
+        .replace("max_batch_size: 0", batching)
+        .replace("dims: [1, 3, 640, 640]", "dims: [3, 640, 640]")
+        .replace("dims: [1, 300, 6]", "dims: [300, 6]")
+        + "dynamic_batching { }\n"
+    )
+    cfg["efficientnet_v2"] = (
+        CONFIGS["efficientnet_v2"]
+        .replace("max_batch_size: 0", batching)
+        .replace("dims: [ 1, 3, 384, 384 ]", "dims: [ 3, 384, 384 ]")
+        .replace("dims: [ 1, 1 ]", "dims: [ 1 ]")
+        + "dynamic_batching { }\n"
+    )
+    for name in ("yolov8", "efficientnet_v2"):
+        assert batching in cfg[name] and "dims: [1," not in cfg[name] and "dims: [ 1," not in cfg[name], name
+    return cfg
+
+
+def write_batched_repository() -> int:
+    """Writes tests/fixtures/model_repository_batched/ and checks, on seeded frames, that each batched network on a
+    stack of N frames gives what the unbatched network gives on each frame alone. Returns the number of failures."""
+    print(f"batched repository: {BATCHED_REPO.relative_to(ROOT)} (yolov8, efficientnet_v2 max_batch_size {BATCH_MAX})")
+    rep = Report()
+    if BATCHED_REPO.exists():
+        shutil.rmtree(BATCHED_REPO)
+    models = {
+        "preprocessing": build_preprocessing(),
+        "yolov8": build_yolov8(batched=True),
+        "postprocessing": build_postprocessing(),
+        "efficientnet_v2": build_efficientnet_v2(batched=True),
+    }
+    for name, text in batched_configs().items():
+        (BATCHED_REPO / name / "1").mkdir(parents=True, exist_ok=True)
+        (BATCHED_REPO / name / "config.pbtxt").write_text(text)
+    for name, m in models.items():
+        onnx.save(m, str(BATCHED_REPO / name / "1" / "model.onnx"))
+    (BATCHED_REPO / "ensemble" / "1" / ".gitkeep").write_text("")
+    rng = np.random.default_rng(SEED + 4)
+    for name, single, batched, side, key in (
+        ("yolov8", build_yolov8(), models["yolov8"], T, "preprocessed_640_640_image"),
+        ("efficientnet_v2", build_efficientnet_v2(), models["efficientnet_v2"], S, "processed_image_384_384"),
+    ):
+        one, many = session(single), session(batched)
+        # Smooth random frames (textured enough for the stand-in detector to fire) plus a flat grey one.
+        x = np.repeat(np.repeat(rng.uniform(0.0, 1.0, (BATCH_MAX, 3, side // 32, side // 32)), 32, 2), 32, 3)
+        x = x.astype(F32)
+        x[-1] = PAD_VALUE
+        for n in (1, 3, BATCH_MAX):
+            (got,) = many.run(None, {key: x[:n]})
+            ref = np.concatenate([one.run(None, {key: x[i : i + 1]})[0] for i in range(n)])
+            rep.diff(f"{name}: batch of {n} vs {n} single runs", got, ref, tol=1e-5)
+    return len(rep.failed)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1340,7 +1441,11 @@ def main() -> int:
     tol["native"] = self_check_native(rep, natives)
     sens = native_sensitivity(rep, yolo, eff, natives)
 
-    # 5. README
+    # 5. the batched repository
+    if write_batched_repository():
+        rep.failed.append("batched repository (see above)")
+
+    # 6. README
     total = dir_size(FIX) - ((FIX / "README.md").stat().st_size if (FIX / "README.md").exists() else 0)
     write_readme(tol, results, sizes, total, rep, natives, sens)
     print(f"tests/fixtures: {dir_size(FIX)} bytes")
@@ -1411,6 +1516,13 @@ scikit-image 0.25.2 (the photographs are taken from that wheel).
     `Where`; `Resize(linear, tf_crop_and_resize, sizes [1,3,384,384])`, `Mul(1/255)`). See "ORT deviation".
   - `efficientnet_v2`: a seeded stand-in, **not a trained regressor**: `Conv 8x8 stride 8 (3 -> 8) -> Relu ->
     GlobalAveragePool -> Gemm (8 -> 1) -> Sigmoid -> x100`.
+- `model_repository_batched/`: the same repository with `yolov8` and `efficientnet_v2` batching:
+  `max_batch_size: {BATCH_MAX}`, `dims` without the batch dimension (`[3, 640, 640]` -> `[300, 6]`,
+  `[3, 384, 384]` -> `[1]`), `dynamic_batching {{ }}`, and ONNX graphs with a dynamic leading dimension `N` (same
+  weights; the detector's head is split per sample, so `TopK`/`GatherElements` work on each frame). The
+  ensemble and the pre/postprocessing models keep `max_batch_size: 0` (they take the one [1,3,2160,3840] frame;
+  Triton requires a batching ensemble's `max_batch_size` to be <= every step's). The script checks each batched
+  network on stacks of 1, 3 and {BATCH_MAX} frames against single runs (tolerance 1e-5).
 - `images/`: `coffee.png` (600x400), `chelsea.png` (451x300), `astronaut.png` (512x512, the non-16:9 case) from
   scikit-image 0.25.2, and the synthetic `{NO_DETECTION}` (320x180, RGB 128,128,128), which gives no detection;
   licences in `images/PROVENANCE.md`.
@@ -1576,4 +1688,9 @@ by rounding reads the replicated column, which equals geometry.md's clamped samp
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--batched-only"]:
+        sys.exit(1 if write_batched_repository() else 0)
+    if sys.argv[1:]:
+        print("usage: make_fixtures.py [--batched-only]", file=sys.stderr)
+        sys.exit(2)
     sys.exit(main())

@@ -44,6 +44,8 @@ pub(crate) struct Worker {
     pub(crate) crop: Vec<f32>,
     /// A frame that was not 8-bit RGB, converted (reused so that the conversion allocates once per worker).
     pub(crate) rgb: Vec<u8>,
+    /// The frames of an `infer_batch` chunk that were not 8-bit RGB, converted (src/pipeline/batch.rs).
+    pub(crate) batch_rgb: Vec<Vec<u8>>,
 }
 
 impl Worker {
@@ -55,6 +57,7 @@ impl Worker {
             detections: Vec::new(),
             crop: Vec::new(),
             rgb: Vec::new(),
+            batch_rgb: Vec::new(),
         }
     }
 }

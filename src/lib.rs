@@ -21,7 +21,9 @@ pub use ensemble::EnsemblePlan;
 pub use ensemble_runner::Ensemble;
 pub use error::{Error, Result};
 pub use ops::geometry::Geometry;
-pub use pipeline::{Detection, Inference, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings};
+pub use pipeline::{
+    Detection, Inference, NetworkRuns, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings,
+};
 pub use runtime::{OptimizationLevel, RuntimeOptions};
 pub use tensor::Tensor;
 

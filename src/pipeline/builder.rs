@@ -216,6 +216,7 @@ impl PipelineBuilder {
                 0 => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
                 n => n,
             },
+            runs: Default::default(),
             device: crate::device::DeviceInfo::cpu(self.device, "not settled yet"),
             #[cfg(feature = "cuda")]
             cuda: None,

@@ -1,5 +1,6 @@
 //! The typed CLO pipeline: [`Pipeline`], its builder, and its result ([`Inference`]).
 
+mod batch;
 mod builder;
 mod gpu;
 mod parity;
@@ -16,6 +17,7 @@ use ort::session::Session;
 use ort::value::{DynValue, TensorRef};
 use rayon::prelude::*;
 
+pub use self::batch::NetworkRuns;
 pub use self::builder::{PipelineBuilder, StageMode};
 pub use self::result::{Detection, Inference, ParityReport, StageTimings};
 use self::roles::{Roles, StepNames};
@@ -58,6 +60,8 @@ pub struct Pipeline {
     postprocess: StageMode,
     tolerance: f32,
     batch_threads: usize,
+    /// Detector and estimator runs on the CPU path ([`Pipeline::network_runs`]).
+    runs: batch::RunCounters,
     /// Where the pipeline runs, and why (src/pipeline/gpu.rs settles it).
     device: DeviceInfo,
     /// The CUDA path, when `device` is CUDA.
@@ -161,14 +165,27 @@ impl Pipeline {
         r
     }
 
-    /// Runs the pipeline on several frames; the results are in the frames' order.
+    /// Runs the pipeline on several frames; the results are in the frames' order, one per frame (an error in
+    /// one frame does not fail the others).
     ///
-    /// The repository's models take one frame per call (their configs say `max_batch_size: 0` and a leading
-    /// dimension of 1), so frames are pipelined across [`PipelineBuilder::batch_threads`] threads instead, each
-    /// with its own worker (sessions and buffers, created on first use and kept in the pool): while one frame
-    /// is in a network another is in the native stages or the other network. With one thread (or one frame)
-    /// this is [`Pipeline::infer`] in a loop.
+    /// When the detector's or the estimator's config allows batching (`max_batch_size > 1`, a dynamic leading
+    /// dimension in the ONNX file) and both stages are [`StageMode::Native`] on the CPU, frames go through the
+    /// models' batch dimension: chunks of up to the smaller `max_batch_size` of the networks that batch, each
+    /// letterboxed into one `[n, 3, T, T]` tensor, one detector run, each cropped into one `[n, 3, S, S]`
+    /// tensor, one estimator run (a network that does not batch runs once per frame). Each result equals
+    /// [`Pipeline::infer`]'s on the same frame; its `detect` and `estimate` timings are the batched run's time
+    /// divided by the frames in it, its `total` the sum of its four stages. [`Pipeline::network_runs`] counts
+    /// the runs.
+    ///
+    /// Otherwise (the models take one frame per call: `max_batch_size: 0` and a leading dimension of 1, as in
+    /// the CLO repository), frames are pipelined across [`PipelineBuilder::batch_threads`] threads, each with
+    /// its own worker (sessions and buffers, created on first use and kept in the pool): while one frame is in
+    /// a network another is in the native stages or the other network. With one thread (or one frame) this is
+    /// [`Pipeline::infer`] in a loop.
     pub fn infer_batch(&self, images: &[image::DynamicImage]) -> Vec<Result<Inference>> {
+        if let Some(plan) = self.batch_plan() {
+            return self.infer_batched(images, plan);
+        }
         let threads = self.batch_threads.min(images.len());
         if threads <= 1 {
             return images.iter().map(|i| self.infer(i)).collect();
@@ -352,6 +369,7 @@ impl Pipeline {
         let r = &self.roles.detect;
         let side = self.geometry.letterbox as usize;
         let input = view(&r.model, &worker.letterbox, [1, 3, side, side])?;
+        self.runs.detector.fetch_add(1, Ordering::Relaxed);
         let out =
             run_one(&mut worker.sessions, r, vec![(input_name(r, &self.roles.preprocess.output_tensor)?, input)])?;
         let (shape, data) = out.try_extract_tensor::<f32>().map_err(|e| Error::ort(&r.model, e))?;
@@ -430,6 +448,7 @@ impl Pipeline {
         let r = &self.roles.estimate;
         let side = self.geometry.crop as usize;
         let input = view(&r.model, &worker.crop, [1, 3, side, side])?;
+        self.runs.estimator.fetch_add(1, Ordering::Relaxed);
         let out =
             run_one(&mut worker.sessions, r, vec![(input_name(r, &self.roles.postprocess.output_tensor)?, input)])?;
         let (_, data) = out.try_extract_tensor::<f32>().map_err(|e| Error::ort(&r.model, e))?;
