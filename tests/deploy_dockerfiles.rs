@@ -6,9 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Examples other branches add: tolerated as missing until they exist (say so), checked once they do.
-const PENDING_EXAMPLES: &[&str] = &["serve"];
-
 struct Instr {
     op: String,
     args: String,
@@ -83,14 +80,12 @@ fn check(file: &str, wheel: &str) -> Vec<Instr> {
         let (src, dst) = (parts[1], parts[2]);
         let name = src.strip_prefix("/src/target/release/examples/").expect("copies an example binary");
         assert_eq!(dst, format!("/usr/local/bin/{name}"), "{file}");
-        let source = root().join("examples").join(format!("{name}.rs"));
-        if !source.is_file() && PENDING_EXAMPLES.contains(&name) {
-            println!("{file}: examples/{name}.rs is not on this branch yet (pending from another branch)");
-        } else {
-            assert!(source.is_file(), "{file}: copies example `{name}`, but examples/{name}.rs does not exist");
-            if !cargo_toml.contains(&format!("name = \"{name}\"")) {
-                println!("{file}: example `{name}` has no [[example]] entry (fine unless it needs features)");
-            }
+        // An example is `examples/<name>.rs` or a folder `examples/<name>/main.rs`.
+        let single = root().join("examples").join(format!("{name}.rs"));
+        let folder = root().join("examples").join(name).join("main.rs");
+        assert!(single.is_file() || folder.is_file(), "{file}: copies example `{name}`, which does not exist");
+        if !cargo_toml.contains(&format!("name = \"{name}\"")) {
+            println!("{file}: example `{name}` has no [[example]] entry (fine unless it needs features)");
         }
         installed.insert(name.to_string());
     }
