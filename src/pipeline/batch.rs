@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use ndarray::Array4;
 
 use super::{
-    DetFrame, Inference, Pipeline, StageMode, StageTimings, check_frame, input_name, run_one, to_rgb8_into,
-    typed_detections, view,
+    DetFrame, Inference, Pipeline, StageMode, StageTimings, check_frame, fits_declared, input_name, run_one,
+    to_rgb8_into, typed_detections, view,
 };
 use crate::ensemble_runner::Worker;
 use crate::error::{Error, Result};
@@ -290,9 +290,7 @@ impl Pipeline {
         let (shape, data) = out.try_extract_tensor::<f32>().map_err(|e| Error::ort(&r.model, e))?;
         // The config's shape, its batch dim (or its leading 1 when it does not batch) being `k` here.
         let declared = self.declared_output_shape(r);
-        let fits = declared.as_ref().is_none_or(|d| {
-            d.len() == shape.len() && d.iter().zip(shape.iter()).all(|(&want, &got)| want < 0 || want == got)
-        });
+        let fits = fits_declared(declared, shape);
         let per = data.len().checked_div(k).unwrap_or(0);
         if shape.last() != Some(&6) || !fits || shape.first() != Some(&(k as i64)) || per * k != data.len() {
             return Err(Error::Tensor {

@@ -376,10 +376,7 @@ impl Pipeline {
         // The load-time check lets a dynamic dim in the file match the config's; the real shape is only known
         // now, and it must still be the config's (or the postprocessing model would get what it cannot take).
         let declared = self.declared_output_shape(r);
-        let fits = declared.as_ref().is_none_or(|d| {
-            d.len() == shape.len() && d.iter().zip(shape.iter()).all(|(&want, &got)| want < 0 || want == got)
-        });
-        if shape.last() != Some(&6) || !fits {
+        if shape.last() != Some(&6) || !fits_declared(declared, shape) {
             return Err(Error::Tensor {
                 model: r.model.clone(),
                 tensor: r.output.clone(),
@@ -395,10 +392,9 @@ impl Pipeline {
         Ok(())
     }
 
-    /// The shape a step's output has in its config (`-1` for a dynamic dim), when the config declares it.
-    fn declared_output_shape(&self, r: &StepNames) -> Option<Vec<i64>> {
-        let m = self.ensemble.repository().model(&r.model)?;
-        m.config.outputs.iter().find(|t| t.name == r.output).map(|t| t.shape(m.config.max_batch_size))
+    /// The shape a step's output has in its config (`-1` for a dynamic dim), as the plan recorded it at load.
+    fn declared_output_shape(&self, r: &StepNames) -> Option<&[i64]> {
+        self.ensemble.plan().tensors.get(&r.output_tensor).map(|(_, shape)| shape.as_slice())
     }
 
     /// Model-mode postprocessing on `worker.detections` → `worker.crop`.
@@ -415,7 +411,7 @@ impl Pipeline {
             TensorRef::from_array_view(([1usize, rows, 6], worker.detections.get(..rows * 6).unwrap_or_default()))
                 .map_err(|e| Error::ort(&r.model, e))?
                 .into_dyn();
-        let inputs: Vec<(String, ort::session::SessionInputValue<'_>)> = vec![
+        let inputs: Vec<(&str, ort::session::SessionInputValue<'_>)> = vec![
             (input_name(r, &self.roles.image)?, image),
             (input_name(r, &self.roles.detect.output_tensor)?, dets.into()),
         ];
@@ -556,8 +552,13 @@ fn view<'a, const N: usize>(
     Ok(TensorRef::from_array_view((shape, data)).map_err(|e| Error::ort(model, e))?.into_dyn().into())
 }
 
-fn input_name(r: &StepNames, tensor: &str) -> Result<String> {
-    r.inputs.get(tensor).cloned().ok_or_else(|| Error::Ensemble {
+/// Whether a produced shape matches the declared one (`None`: nothing declared; `-1` matches any size).
+fn fits_declared(declared: Option<&[i64]>, shape: &[i64]) -> bool {
+    declared.is_none_or(|d| d.len() == shape.len() && d.iter().zip(shape).all(|(&want, &got)| want < 0 || want == got))
+}
+
+fn input_name<'a>(r: &'a StepNames, tensor: &str) -> Result<&'a str> {
+    r.inputs.get(tensor).map(String::as_str).ok_or_else(|| Error::Ensemble {
         model: r.model.clone(),
         message: format!("model `{}` has no input mapped from `{tensor}`", r.model),
     })
@@ -566,7 +567,7 @@ fn input_name(r: &StepNames, tensor: &str) -> Result<String> {
 fn run_one(
     sessions: &mut HashMap<String, Session>,
     r: &StepNames,
-    inputs: Vec<(String, ort::session::SessionInputValue<'_>)>,
+    inputs: Vec<(&str, ort::session::SessionInputValue<'_>)>,
 ) -> Result<DynValue> {
     let s = sessions
         .get_mut(&r.model)
