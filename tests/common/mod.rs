@@ -93,15 +93,13 @@ pub const OIL_TOL: Tol = Tol { abs: 1e-5, rel: 1e-4 };
 #[track_caller]
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: Tol) {
     assert_eq!(got.len(), want.len(), "{what}: {} values, expected {}", got.len(), want.len());
-    let worst = got
-        .iter()
-        .zip(want)
-        .enumerate()
-        .map(|(i, (&g, &w))| (i, g, w, (g - w).abs() - tol.bound(w)))
-        .fold(None::<(usize, f32, f32, f32)>, |m, e| match m {
+    let worst = got.iter().zip(want).enumerate().map(|(i, (&g, &w))| (i, g, w, (g - w).abs() - tol.bound(w))).fold(
+        None::<(usize, f32, f32, f32)>,
+        |m, e| match m {
             Some(m) if !(e.3 > m.3 || e.3.is_nan()) => Some(m),
             _ => Some(e),
-        });
+        },
+    );
     if let Some((i, g, w, excess)) = worst {
         assert!(
             excess <= 0.0,
