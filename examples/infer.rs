@@ -70,7 +70,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let (pre, post) = pipeline.stage_modes();
     println!("repository  {}", args.repository.display());
-    println!("device      {} ({})", pipeline.device().device, pipeline.device().reason);
+    let why = pipeline.device().reason.lines().next().unwrap_or_default().trim_end_matches(';');
+    println!("device      {} ({why})", pipeline.device().device);
     println!("stages      preprocess {pre}, postprocess {post} (asked: {})", args.stage_mode);
     println!("image       {} ({}x{})", args.image.display(), out.frame_size.0, out.frame_size.1);
     if resized {
