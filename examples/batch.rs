@@ -50,6 +50,7 @@ use serde_json::{Value, json};
 #[derive(clap::Parser, Debug)]
 #[command(
     name = "batch",
+    args_override_self = true,
     version,
     after_help = "INPUT: a folder (recursive: .jpg .jpeg .png), a glob pattern, @LIST (one path per line), or an \
 image file.\n\nEnvironment: JOB_COMPLETION_INDEX, JOB_COMPLETIONS (shard index and count), ORT_DYLIB_PATH (ONNX \

@@ -33,7 +33,7 @@ step "cargo test (no default features: the CPU-only build; clippy above already 
   cargo test --no-default-features --no-fail-fast --lib --test pipeline_golden --test load_errors --test device \
   --test kernels_cpu_shim
 step "cargo doc (warnings denied)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q
-step "the README's commands, as written" scripts/readme-commands.sh
+step "the README's commands, as written (scripts/readme_commands.py)" .local/venv/bin/python scripts/readme_commands.py
 printf '\n== %d s in all\n' $((SECONDS - start)) >&2
 if [ ${#failed[@]} -gt 0 ]; then
   printf '== %d step(s) FAILED:\n' ${#failed[@]} >&2
