@@ -7,7 +7,6 @@ pub mod cuda;
 pub mod decode;
 pub mod device;
 pub mod ensemble;
-mod ensemble_runner;
 mod error;
 pub mod ops;
 mod pipeline;
@@ -17,8 +16,7 @@ mod tensor;
 
 pub use decode::{DecodeOptions, decode_image, decode_image_bytes};
 pub use device::{CudaStats, Device, DeviceInfo};
-pub use ensemble::EnsemblePlan;
-pub use ensemble_runner::Ensemble;
+pub use ensemble::{Ensemble, EnsemblePlan};
 pub use error::{Error, Result};
 pub use ops::geometry::Geometry;
 pub use pipeline::{

@@ -20,7 +20,7 @@ use super::{
     DetFrame, Inference, Pipeline, StageMode, StageTimings, check_frame, fits_declared, input_name, run_one,
     to_rgb8_into, typed_detections, view,
 };
-use crate::ensemble_runner::Worker;
+use crate::ensemble::Worker;
 use crate::error::{Error, Result};
 use crate::ops::cpu;
 use crate::ops::geometry::{self, CropBox};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::roles::Roles;
 use super::{Pipeline, parity};
 use crate::device::{Device, GpuLibraries};
-use crate::ensemble_runner::Ensemble;
+use crate::ensemble::Ensemble;
 use crate::error::{Error, Result};
 use crate::runtime::RuntimeOptions;
 

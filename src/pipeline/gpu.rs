@@ -5,7 +5,7 @@
 //! stream, device buffers). Building the first worker *is* the ONNX Runtime CUDA provider probe.
 
 use crate::device::{Device, DeviceInfo, GpuLibraries};
-use crate::ensemble_runner::Ensemble;
+use crate::ensemble::Ensemble;
 use crate::error::{Error, Result};
 use crate::ops::geometry::Geometry;
 

@@ -22,7 +22,7 @@ pub use self::builder::{PipelineBuilder, StageMode};
 pub use self::result::{Detection, Inference, ParityReport, StageTimings};
 use self::roles::{Roles, StepNames};
 use crate::device::{CudaStats, DeviceInfo};
-use crate::ensemble_runner::{Ensemble, Worker};
+use crate::ensemble::{Ensemble, Worker};
 use crate::error::{Error, Result};
 use crate::ops::cpu;
 use crate::ops::geometry::{self, CropBox, Geometry, Letterbox};

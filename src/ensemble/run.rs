@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use ort::session::Session;
 
-use crate::ensemble::{self, EnsemblePlan};
+use super::plan::{self as ensemble, EnsemblePlan};
 use crate::error::{Error, Result};
 use crate::repository::{LoadOptions, ModelSignature, Repository, TensorSignature};
 use crate::runtime::{Runtime, RuntimeOptions};
