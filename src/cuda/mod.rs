@@ -7,5 +7,5 @@
 pub mod driver;
 pub mod kernels;
 pub mod nvrtc;
-pub(crate) mod pipeline;
 pub mod provider;
+pub(crate) mod worker;

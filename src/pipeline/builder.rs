@@ -249,7 +249,7 @@ impl PipelineBuilder {
             cuda: None,
         };
         // The device first (the probes), so that Auto's parity check below runs where inference will.
-        let (device, _runner) = super::gpu::select(
+        let (device, _runner) = super::cuda::select(
             self.device,
             &self.gpu_libraries,
             &pipeline.ensemble,

@@ -2,7 +2,7 @@
 
 mod batch;
 mod builder;
-mod gpu;
+mod cuda;
 mod parity;
 mod result;
 mod roles;
@@ -62,11 +62,11 @@ pub struct Pipeline {
     batch_threads: usize,
     /// Detector and estimator runs on the CPU path ([`Pipeline::network_runs`]).
     runs: batch::RunCounters,
-    /// Where the pipeline runs, and why (src/pipeline/gpu.rs settles it).
+    /// Where the pipeline runs, and why (src/pipeline/cuda.rs settles it).
     device: DeviceInfo,
     /// The CUDA path, when `device` is CUDA.
     #[cfg(feature = "cuda")]
-    cuda: Option<gpu::CudaRunner>,
+    cuda: Option<cuda::CudaRunner>,
 }
 
 impl Pipeline {
@@ -228,7 +228,7 @@ impl Pipeline {
             .collect()
     }
 
-    /// The CUDA path's result when the pipeline runs on a GPU and takes this frame (src/pipeline/gpu.rs);
+    /// The CUDA path's result when the pipeline runs on a GPU and takes this frame (src/pipeline/cuda.rs);
     /// `None`: run the CPU path.
     fn try_cuda(
         &self,

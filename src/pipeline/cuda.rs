@@ -49,7 +49,7 @@ mod imp {
 
     use super::super::{DetFrame, Inference, Pipeline, StageMode, StageTimings, check_frame, typed_detections};
     use super::*;
-    use crate::cuda::pipeline::{Counters, CudaWorker, FramePlan, Kernels, StepIo, Steps};
+    use crate::cuda::worker::{Counters, CudaWorker, FramePlan, Kernels, StepIo, Steps};
     use crate::cuda::{driver, nvrtc, provider};
     use crate::device::CudaStats;
     use crate::ops::geometry::{self, Letterbox};
