@@ -8,21 +8,21 @@ pub mod decode;
 pub mod device;
 pub mod ensemble;
 mod error;
-pub mod ops;
 mod pipeline;
 pub mod repository;
 pub mod runtime;
+pub mod stages;
 mod tensor;
 
 pub use decode::{DecodeOptions, decode_image, decode_image_bytes};
 pub use device::{CudaStats, Device, DeviceInfo};
 pub use ensemble::{Ensemble, EnsemblePlan};
 pub use error::{Error, Result};
-pub use ops::geometry::Geometry;
 pub use pipeline::{
     Detection, Inference, NetworkRuns, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings,
 };
 pub use runtime::{OptimizationLevel, RuntimeOptions};
+pub use stages::Geometry;
 pub use tensor::Tensor;
 
 /// The `image` crate this crate takes frames from (re-exported so that versions match).

@@ -42,8 +42,8 @@ use ort::value::{Shape, Tensor, TensorRefMut};
 use super::driver::GpuFound;
 use super::kernels::{self, KernelSource};
 use super::nvrtc;
-use crate::ops::geometry::{Geometry, Letterbox};
 use crate::runtime::{Runtime, RuntimeOptions};
+use crate::stages::{Geometry, Letterbox};
 use crate::{Error, Result};
 
 fn cuda(what: impl std::fmt::Display, e: impl std::fmt::Debug) -> Error {

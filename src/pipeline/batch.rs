@@ -22,8 +22,8 @@ use super::{
 };
 use crate::ensemble::Worker;
 use crate::error::{Error, Result};
-use crate::ops::cpu;
-use crate::ops::geometry::{self, CropBox};
+use crate::stages::{self, CropBox};
+use crate::stages::{crop, letterbox};
 
 /// How many times each network's session has run on the CPU path (see [`Pipeline::network_runs`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -140,7 +140,7 @@ impl Pipeline {
             let t = Instant::now();
             let j = lb_frames.len();
             let dst = worker.letterbox.get_mut(j * lb_len..(j + 1) * lb_len).unwrap_or_default();
-            match check_frame(frame, w, h).and_then(|()| cpu::letterbox(frame, w, h, g, dst)) {
+            match check_frame(frame, w, h).and_then(|()| letterbox::cpu::letterbox(frame, w, h, g, dst)) {
                 Ok(lb) => {
                     lb_frames.push(i);
                     dframes.push(DetFrame { lb, sx: 1.0, sy: 1.0 });
@@ -182,10 +182,10 @@ impl Pipeline {
             let dets = worker.detections.get(rows.clone()).unwrap_or_default();
             let mut out = Inference::default();
             typed_detections(dets, dframe, g, w, h, &mut out.detections);
-            let best_row = geometry::best_detection(dets, g.score_threshold);
+            let best_row = stages::best_detection(dets, g.score_threshold);
             out.best = best_row.and_then(|r| out.detections.iter().position(|d| d.row == r));
             out.crop_box = out.best_detection().map(|d| d.bbox).unwrap_or([0.0, 0.0, (w - 1) as f32, (h - 1) as f32]);
-            let b = match best_row.and_then(|r| geometry::detection_row(dets, r)) {
+            let b = match best_row.and_then(|r| stages::detection_row(dets, r)) {
                 Some(&[x1, y1, x2, y2, ..]) => {
                     let (x1, y1) = dframe.original_of(x1, y1);
                     let (x2, y2) = dframe.original_of(x2, y2);
@@ -195,7 +195,7 @@ impl Pipeline {
             };
             let m = crop_frames.len();
             let dst = worker.crop.get_mut(m * crop_len..(m + 1) * crop_len).unwrap_or_default();
-            match cpu::crop_resize(frame, w, h, &b, g.crop, g.scale, dst) {
+            match crop::cpu::crop_resize(frame, w, h, &b, g.crop, g.scale, dst) {
                 Ok(()) => {
                     crop_frames.push(i);
                     out.frame_size = (w, h);

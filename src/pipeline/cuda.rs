@@ -7,7 +7,7 @@
 use crate::device::{Device, DeviceInfo, GpuLibraries};
 use crate::ensemble::Ensemble;
 use crate::error::{Error, Result};
-use crate::ops::geometry::Geometry;
+use crate::stages::Geometry;
 
 use super::roles::Roles;
 
@@ -52,8 +52,8 @@ mod imp {
     use crate::cuda::worker::{Counters, CudaWorker, FramePlan, Kernels, StepIo, Steps};
     use crate::cuda::{driver, nvrtc, provider};
     use crate::device::CudaStats;
-    use crate::ops::geometry::{self, Letterbox};
     use crate::runtime::{Runtime, RuntimeOptions};
+    use crate::stages::{self, Letterbox};
 
     /// The CUDA path of one pipeline: kernels on the GPU, and a pool of workers.
     pub(crate) struct CudaRunner {
@@ -328,7 +328,7 @@ mod imp {
             };
             let mut detections = Vec::new();
             typed_detections(&out.detections, &dframe, g, width, height, &mut detections);
-            let best_row = geometry::best_detection(&out.detections, g.score_threshold);
+            let best_row = stages::best_detection(&out.detections, g.score_threshold);
             let best = best_row.and_then(|r| detections.iter().position(|d| d.row == r));
             let crop_box = best.and_then(|i| detections.get(i)).map(|d| d.bbox).unwrap_or([
                 0.0,

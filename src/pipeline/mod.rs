@@ -24,8 +24,8 @@ use self::roles::{Roles, StepNames};
 use crate::device::{CudaStats, DeviceInfo};
 use crate::ensemble::{Ensemble, Worker};
 use crate::error::{Error, Result};
-use crate::ops::cpu;
-use crate::ops::geometry::{self, CropBox, Geometry, Letterbox};
+use crate::stages::{self, CropBox, Geometry, Letterbox};
+use crate::stages::{crop, letterbox, resize};
 use crate::tensor::Tensor;
 
 /// How a detector's letterbox coordinates map to the original frame: through `lb`, then scaled by `(sx, sy)`.
@@ -285,7 +285,7 @@ impl Pipeline {
             }
         } else {
             ensure_len(&mut worker.letterbox, 3 * g.letterbox as usize * g.letterbox as usize);
-            let lb = cpu::letterbox(frame, width, height, g, &mut worker.letterbox)?;
+            let lb = letterbox::cpu::letterbox(frame, width, height, g, &mut worker.letterbox)?;
             DetFrame { lb, sx: 1.0, sy: 1.0 }
         };
         timings.preprocess = t.elapsed();
@@ -296,7 +296,7 @@ impl Pipeline {
         // Postprocess.
         let t = Instant::now();
         typed_detections(&worker.detections, &dframe, g, width, height, &mut out.detections);
-        let best_row = geometry::best_detection(&worker.detections, g.score_threshold);
+        let best_row = stages::best_detection(&worker.detections, g.score_threshold);
         let best = best_row.and_then(|r| out.detections.iter().position(|d| d.row == r));
         let crop_box = best.and_then(|i| out.detections.get(i)).map(|d| d.bbox).unwrap_or([
             0.0,
@@ -361,7 +361,7 @@ impl Pipeline {
     fn frame_tensor(&self, worker: &mut Worker, frame: &[u8], width: u32, height: u32) -> Result<()> {
         let (mw, mh) = self.geometry.model_input;
         ensure_len(&mut worker.frame_f32, 3 * mw as usize * mh as usize);
-        cpu::resize_to_nchw(frame, width, height, mw, mh, 1.0, &mut worker.frame_f32)
+        resize::cpu::resize_to_nchw(frame, width, height, mw, mh, 1.0, &mut worker.frame_f32)
     }
 
     /// Runs the detector on `worker.letterbox`; its rows (flattened, 6 per row) replace `worker.detections`.
@@ -423,8 +423,8 @@ impl Pipeline {
     /// Native postprocessing: best row of `worker.detections` → crop box → `worker.crop` from the u8 frame.
     fn native_crop(&self, worker: &mut Worker, frame: &[u8], width: u32, height: u32, dframe: &DetFrame) -> Result<()> {
         let g = &self.geometry;
-        let b = match geometry::best_detection(&worker.detections, g.score_threshold) {
-            Some(row) => match geometry::detection_row(&worker.detections, row) {
+        let b = match stages::best_detection(&worker.detections, g.score_threshold) {
+            Some(row) => match stages::detection_row(&worker.detections, row) {
                 Some(&[x1, y1, x2, y2, ..]) => {
                     let (x1, y1) = dframe.original_of(x1, y1);
                     let (x2, y2) = dframe.original_of(x2, y2);
@@ -436,7 +436,7 @@ impl Pipeline {
         };
         let side = g.crop as usize;
         ensure_len(&mut worker.crop, 3 * side * side);
-        cpu::crop_resize(frame, width, height, &b, g.crop, g.scale, &mut worker.crop)
+        crop::cpu::crop_resize(frame, width, height, &b, g.crop, g.scale, &mut worker.crop)
     }
 
     /// Runs the estimator on `worker.crop`.

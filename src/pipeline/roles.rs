@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use crate::ensemble::{EnsemblePlan, PlannedStep};
 use crate::error::{Error, Result};
-use crate::ops::geometry::Geometry;
 use crate::repository::DataType;
+use crate::stages::Geometry;
 
 /// One step's model and the model-side names of the tensors the pipeline hands it.
 #[derive(Clone, Debug, PartialEq)]
