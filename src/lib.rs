@@ -18,11 +18,10 @@ pub use decode::{DecodeOptions, decode_image, decode_image_bytes};
 pub use device::{CudaStats, Device, DeviceInfo};
 pub use ensemble::{Ensemble, EnsemblePlan};
 pub use error::{Error, Result};
-pub use pipeline::{
-    Detection, Inference, NetworkRuns, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings,
-};
+pub use pipeline::{Inference, NetworkRuns, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings};
 pub use runtime::{OptimizationLevel, RuntimeOptions};
 pub use stages::Geometry;
+pub use stages::select::Detection;
 pub use tensor::Tensor;
 
 /// The `image` crate this crate takes frames from (re-exported so that versions match).

@@ -7,4 +7,4 @@ mod run;
 
 pub use self::plan::{EnsemblePlan, PlannedStep};
 pub use self::run::Ensemble;
-pub(crate) use self::run::Worker;
+pub(crate) use self::run::{StepNames, Worker};

@@ -2,8 +2,9 @@
 
 use std::borrow::Cow;
 
-use super::{DetFrame, ParityReport, Pipeline, StageMode, check_frame, max_abs};
+use super::{ParityReport, Pipeline, StageMode, check_frame, max_abs};
 use crate::error::{Error, Result};
+use crate::stages::letterbox::DetFrame;
 use crate::stages::{Geometry, Letterbox};
 use crate::stages::{letterbox, resize};
 
@@ -41,7 +42,7 @@ impl Pipeline {
             let det_diff = max_abs(&det_model, &det_native);
             // Crop from the same detections (the model's), plus crafted rows that exercise the mapping.
             let lbm = Letterbox::new(mw, mh, g.letterbox)?;
-            let dframe = DetFrame { lb: lbm, sx: 1.0, sy: 1.0 };
+            let dframe = DetFrame::native(lbm);
             let mut crop_diff = 0f32;
             for dets in probe_detections(&det_model, &lbm, g) {
                 worker.detections.clear();

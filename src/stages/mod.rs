@@ -67,6 +67,8 @@
 //! ```
 
 pub mod crop;
+pub(crate) mod detect;
+pub(crate) mod estimate;
 pub mod letterbox;
 pub mod resize;
 pub mod sample;

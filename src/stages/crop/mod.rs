@@ -4,7 +4,7 @@
 pub mod cpu;
 
 use super::clamp;
-use super::letterbox::Letterbox;
+use super::letterbox::{DetFrame, Letterbox};
 use super::select::{DETECTION_ROW, best_detection, detection_row};
 
 /// The crop box in original pixels: ordered (`x1 <= x2`, `y1 <= y2`) and clamped to
@@ -60,6 +60,26 @@ pub fn select_crop(detections: &[f32], score_threshold: f32, lb: &Letterbox) -> 
     let best = best_detection(detections, score_threshold);
     let row = best.and_then(|i| detection_row(detections, i));
     (best, crop_box(row, lb))
+}
+
+/// The crop box of the best row of `detections` (coordinates in the detector's frame `dframe`) in a
+/// `width × height` frame: its corners mapped to original pixels, ordered and clamped; the whole frame when no
+/// row qualifies ([`best_detection`]).
+pub(crate) fn best_box(
+    detections: &[f32],
+    score_threshold: f32,
+    dframe: &DetFrame,
+    width: u32,
+    height: u32,
+) -> CropBox {
+    match best_detection(detections, score_threshold).and_then(|row| detection_row(detections, row)) {
+        Some(&[x1, y1, x2, y2, ..]) => {
+            let (x1, y1) = dframe.original_of(x1, y1);
+            let (x2, y2) = dframe.original_of(x2, y2);
+            CropBox::ordered_clamped(x1, y1, x2, y2, width, height)
+        }
+        None => CropBox::full_frame(width, height),
+    }
 }
 
 /// The source coordinate of output index `i` of a crop-resize from `[lo, hi]` to `out` samples (ONNX

@@ -6,7 +6,7 @@
 
 pub mod cpu;
 
-use super::side_in_range;
+use super::{Geometry, side_in_range};
 use crate::{Error, Result};
 
 /// Where a `src_w × src_h` frame lands inside a `side × side` letterbox.
@@ -40,7 +40,7 @@ impl Letterbox {
     ///
     /// # Example: the default frame
     /// ```
-    /// # use clo_pipeline::ops::geometry::Letterbox;
+    /// # use clo_pipeline::stages::Letterbox;
     /// let lb = Letterbox::new(3840, 2160, 640)?;
     /// assert_eq!((lb.new_w, lb.new_h, lb.pad_left, lb.pad_top), (640, 360, 0, 140));
     /// # Ok::<(), clo_pipeline::Error>(())
@@ -81,6 +81,53 @@ impl Letterbox {
         let x_lb = x * self.new_w as f32 / self.src_w as f32 + self.pad_left as f32;
         let y_lb = y * self.new_h as f32 / self.src_h as f32 + self.pad_top as f32;
         (x_lb, y_lb)
+    }
+}
+
+/// How the detector's letterbox coordinates map to the original frame: through `lb`, then scaled by
+/// `(sx, sy)`. Native preprocessing letterboxes the frame itself (`sx = sy = 1`); the repository's
+/// preprocessing model letterboxes the frame resized to the model's input size first
+/// ([`DetFrame::model_input`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DetFrame {
+    pub(crate) lb: Letterbox,
+    pub(crate) sx: f32,
+    pub(crate) sy: f32,
+}
+
+impl DetFrame {
+    /// The frame's own letterbox.
+    pub(crate) fn native(lb: Letterbox) -> DetFrame {
+        DetFrame { lb, sx: 1.0, sy: 1.0 }
+    }
+
+    /// The letterbox of the model-input-size frame that a `width × height` frame is resized to.
+    pub(crate) fn model_input(g: &Geometry, width: u32, height: u32) -> Result<DetFrame> {
+        let (mw, mh) = g.model_input;
+        Ok(DetFrame {
+            lb: Letterbox::new(mw, mh, g.letterbox)?,
+            sx: width as f32 / mw as f32,
+            sy: height as f32 / mh as f32,
+        })
+    }
+
+    /// A point in detector (letterbox) pixels, in original frame pixels.
+    pub(crate) fn original_of(&self, x: f32, y: f32) -> (f32, f32) {
+        let (ox, oy) = self.lb.to_original(x, y);
+        (ox * self.sx, oy * self.sy)
+    }
+
+    /// A point in original frame pixels, in detector (letterbox) pixels.
+    pub(crate) fn letterbox_of(&self, (x, y): (f32, f32)) -> (f32, f32) {
+        self.lb.to_letterbox(x / self.sx, y / self.sy)
+    }
+
+    /// Moves rows' boxes from this detector frame to `to` (through original pixels).
+    pub(crate) fn remap_rows(&self, rows: &mut [f32], to: &DetFrame) {
+        for [x1, y1, x2, y2, ..] in rows.chunks_exact_mut(6).filter_map(|r| <&mut [f32; 6]>::try_from(r).ok()) {
+            (*x1, *y1) = to.letterbox_of(self.original_of(*x1, *y1));
+            (*x2, *y2) = to.letterbox_of(self.original_of(*x2, *y2));
+        }
     }
 }
 

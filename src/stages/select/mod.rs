@@ -1,5 +1,8 @@
-//! Postprocessing, first half: which detection row is the best (`kernels/select.cu` makes the same choice on
-//! the GPU).
+//! Postprocessing, first half: which detection rows count, which one is the best (`kernels/select.cu` makes
+//! the same choice on the GPU), and the typed [`Detection`]s they become.
+
+use super::letterbox::DetFrame;
+use super::{CropBox, Geometry};
 
 /// Number of `f32` values in one detection row: `(x1, y1, x2, y2, score, class)`.
 pub const DETECTION_ROW: usize = 6;
@@ -30,6 +33,53 @@ pub fn best_detection(detections: &[f32], score_threshold: f32) -> Option<usize>
 /// Row `index` of `detections` (rows of [`DETECTION_ROW`] values), or `None` when it is out of range.
 pub fn detection_row(detections: &[f32], index: usize) -> Option<&[f32; DETECTION_ROW]> {
     detections.chunks_exact(DETECTION_ROW).nth(index).and_then(|row| row.try_into().ok())
+}
+
+/// A detection, with its box in original frame pixels and in letterbox pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Detection {
+    /// Row of the detector's output this comes from.
+    pub row: usize,
+    /// `[x1, y1, x2, y2]` in original frame pixels (ordered, clamped to the frame).
+    pub bbox: [f32; 4],
+    /// `[x1, y1, x2, y2]` as the detector gave it, in letterbox pixels.
+    pub letterbox_bbox: [f32; 4],
+    /// Confidence.
+    pub score: f32,
+    /// Class index.
+    pub class: f32,
+}
+
+/// The rows worth reporting (finite, at or above the threshold), mapped to original pixels, into `out` (its
+/// capacity reused); returns the index into `out` of the best one, and the box that is cropped (the best
+/// detection's, or the whole frame).
+pub(crate) fn typed_detections(
+    dets: &[f32],
+    dframe: &DetFrame,
+    g: &Geometry,
+    width: u32,
+    height: u32,
+    out: &mut Vec<Detection>,
+) -> (Option<usize>, [f32; 4]) {
+    out.clear();
+    let rows = dets
+        .chunks_exact(6)
+        .filter_map(|r| <&[f32; 6]>::try_from(r).ok())
+        .enumerate()
+        .filter(|(_, r)| r.iter().take(5).all(|v| v.is_finite()) && r[4] >= g.score_threshold)
+        .map(|(row, &[lx1, ly1, lx2, ly2, score, class])| {
+            let (x1, y1) = dframe.original_of(lx1, ly1);
+            let (x2, y2) = dframe.original_of(lx2, ly2);
+            let b = CropBox::ordered_clamped(x1, y1, x2, y2, width, height);
+            Detection { row, bbox: [b.x1, b.y1, b.x2, b.y2], letterbox_bbox: [lx1, ly1, lx2, ly2], score, class }
+        });
+    out.extend(rows);
+    let best_row = best_detection(dets, g.score_threshold);
+    let best = best_row.and_then(|r| out.iter().position(|d| d.row == r));
+    let crop_box =
+        best.and_then(|i| out.get(i)).map(|d| d.bbox).unwrap_or([0.0, 0.0, (width - 1) as f32, (height - 1) as f32]);
+    (best, crop_box)
 }
 
 #[cfg(test)]
