@@ -9,3 +9,8 @@ pub mod kernels;
 pub mod nvrtc;
 pub mod provider;
 pub(crate) mod worker;
+
+/// A driver call's error, with what was being done.
+pub(crate) fn driver_error(what: impl std::fmt::Display, e: cudarc::driver::DriverError) -> crate::Error {
+    crate::Error::Cuda { message: format!("{what}: {e:?}") }
+}

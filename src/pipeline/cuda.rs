@@ -49,7 +49,8 @@ mod imp {
 
     use super::super::{Inference, Pipeline, StageMode, StageTimings, check_frame};
     use super::*;
-    use crate::cuda::worker::{Counters, CudaWorker, FramePlan, Kernels, StepIo, Steps};
+    use crate::cuda::kernels::Kernels;
+    use crate::cuda::worker::{Counters, CudaWorker, FramePlan, StepIo, Steps};
     use crate::cuda::{driver, nvrtc, provider};
     use crate::device::CudaStats;
     use crate::runtime::{Runtime, RuntimeOptions};

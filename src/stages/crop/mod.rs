@@ -2,6 +2,8 @@
 //! resized to the estimator's `S × S` input ([`cpu::crop_resize`], `kernels/crop.cu` on the GPU).
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
 
 use super::clamp;
 use super::letterbox::{DetFrame, Letterbox};

@@ -5,6 +5,8 @@
 //! `kernels/letterbox.cu` the same on the GPU.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
 
 use super::{Geometry, side_in_range};
 use crate::{Error, Result};

@@ -3,6 +3,8 @@
 //! same resize for its inner part.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
 
 use super::clamp;
 

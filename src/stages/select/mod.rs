@@ -1,6 +1,9 @@
 //! Postprocessing, first half: which detection rows count, which one is the best (`kernels/select.cu` makes
 //! the same choice on the GPU), and the typed [`Detection`]s they become.
 
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
+
 use super::letterbox::DetFrame;
 use super::{CropBox, Geometry};
 
