@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::roles::Roles;
 use super::{Pipeline, parity};
 use crate::device::{Device, GpuLibraries};
-use crate::ensemble_runner::Ensemble;
+use crate::ensemble::Ensemble;
 use crate::error::{Error, Result};
 use crate::runtime::RuntimeOptions;
 
@@ -249,7 +249,7 @@ impl PipelineBuilder {
             cuda: None,
         };
         // The device first (the probes), so that Auto's parity check below runs where inference will.
-        let (device, _runner) = super::gpu::select(
+        let (device, _runner) = super::cuda::select(
             self.device,
             &self.gpu_libraries,
             &pipeline.ensemble,

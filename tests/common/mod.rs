@@ -142,8 +142,16 @@ pub fn rgb(stem: &str) -> image::RgbImage {
 /// The ensemble's input tensor for a frame, made as the goldens' generator made it.
 pub fn model_input(img: &image::RgbImage) -> ndarray::ArrayD<f32> {
     let mut data = vec![0f32; 3 * 2160 * 3840];
-    clo_pipeline::ops::cpu::resize_to_nchw(img.as_raw(), img.width(), img.height(), 3840, 2160, 1.0, &mut data)
-        .unwrap();
+    clo_pipeline::stages::resize::cpu::resize_to_nchw(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        3840,
+        2160,
+        1.0,
+        &mut data,
+    )
+    .unwrap();
     ndarray::ArrayD::from_shape_vec(vec![1, 3, 2160, 3840], data).unwrap()
 }
 

@@ -5,9 +5,9 @@
 //! stream, device buffers). Building the first worker *is* the ONNX Runtime CUDA provider probe.
 
 use crate::device::{Device, DeviceInfo, GpuLibraries};
-use crate::ensemble_runner::Ensemble;
+use crate::ensemble::Ensemble;
 use crate::error::{Error, Result};
-use crate::ops::geometry::Geometry;
+use crate::stages::Geometry;
 
 use super::roles::Roles;
 
@@ -47,13 +47,15 @@ mod imp {
     use cudarc::driver::CudaContext;
     use ndarray::Array4;
 
-    use super::super::{DetFrame, Inference, Pipeline, StageMode, StageTimings, check_frame, typed_detections};
+    use super::super::{Inference, Pipeline, StageMode, StageTimings, check_frame};
     use super::*;
-    use crate::cuda::pipeline::{Counters, CudaWorker, FramePlan, Kernels, StepIo, Steps};
+    use crate::cuda::kernels::Kernels;
+    use crate::cuda::worker::{Counters, CudaWorker, FramePlan, StepIo, Steps};
     use crate::cuda::{driver, nvrtc, provider};
     use crate::device::CudaStats;
-    use crate::ops::geometry::{self, Letterbox};
     use crate::runtime::{Runtime, RuntimeOptions};
+    use crate::stages::letterbox::{DetFrame, Letterbox};
+    use crate::stages::select;
 
     /// The CUDA path of one pipeline: kernels on the GPU, and a pool of workers.
     pub(crate) struct CudaRunner {
@@ -75,7 +77,7 @@ mod imp {
         }
     }
 
-    fn step(ensemble: &Ensemble, r: &super::super::roles::StepNames, inputs: &[&str]) -> Result<StepIo> {
+    fn step(ensemble: &Ensemble, r: &crate::ensemble::StepNames, inputs: &[&str]) -> Result<StepIo> {
         let file = ensemble.model_file(&r.model).ok_or_else(|| Error::Ensemble {
             model: r.model.clone(),
             message: "no ONNX file for this model".to_owned(),
@@ -318,24 +320,13 @@ mod imp {
             runner.give_back(worker);
             let out = out?;
             let dframe = if pre_model {
-                DetFrame {
-                    lb: Letterbox::new(mw, mh, g.letterbox)?,
-                    sx: width as f32 / mw as f32,
-                    sy: height as f32 / mh as f32,
-                }
+                DetFrame::model_input(g, width, height)?
             } else {
-                DetFrame { lb: Letterbox::new(width, height, g.letterbox)?, sx: 1.0, sy: 1.0 }
+                DetFrame::native(Letterbox::new(width, height, g.letterbox)?)
             };
             let mut detections = Vec::new();
-            typed_detections(&out.detections, &dframe, g, width, height, &mut detections);
-            let best_row = geometry::best_detection(&out.detections, g.score_threshold);
-            let best = best_row.and_then(|r| detections.iter().position(|d| d.row == r));
-            let crop_box = best.and_then(|i| detections.get(i)).map(|d| d.bbox).unwrap_or([
-                0.0,
-                0.0,
-                (width - 1) as f32,
-                (height - 1) as f32,
-            ]);
+            let (best, crop_box) =
+                select::typed_detections(&out.detections, &dframe, g, width, height, &mut detections);
             let s = g.crop as usize;
             let crop = match out.crop {
                 Some(c) => Array4::from_shape_vec((1, 3, s, s), c).map_err(|e| Error::Tensor {
