@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use clo_pipeline::{Device, Error, Pipeline, StageMode};
+use clo_pipeline::{CudaErrorKind, Device, Error, Pipeline, StageMode};
 use common::{IMAGES, max_abs, repository, rgb};
 
 fn cuda_feature_and_driver() -> bool {
@@ -78,7 +78,11 @@ fn cuda_without_a_usable_gpu_is_a_typed_error_listing_the_probes() {
                 p.device().name
             );
         }
-        Err(Error::Cuda { message }) => {
+        Err(Error::Cuda { kind, message, source }) => {
+            let want = if cfg!(feature = "cuda") { CudaErrorKind::Unavailable } else { CudaErrorKind::NotCompiled };
+            assert_eq!(kind, want, "{message}");
+            // With the CUDA path compiled, the first failed probe is kept as the source.
+            assert_eq!(source.is_some(), cfg!(feature = "cuda"), "{message}");
             assert!(message.contains("Device::Cuda(0)"), "{message}");
             if cfg!(feature = "cuda") {
                 assert!(message.contains("driver:"), "{message}");
@@ -96,7 +100,7 @@ fn cuda_without_a_usable_gpu_is_a_typed_error_listing_the_probes() {
 fn cuda_ordinal_out_of_range_is_an_error_not_a_panic() {
     let r = Pipeline::builder(repository()).device(Device::Cuda(4096)).build();
     match r {
-        Err(Error::Cuda { message }) => assert!(message.contains("Device::Cuda(4096)"), "{message}"),
+        Err(Error::Cuda { message, .. }) => assert!(message.contains("Device::Cuda(4096)"), "{message}"),
         Err(other) => panic!("expected Error::Cuda, got {other}"),
         Ok(_) => panic!("GPU 4096 cannot exist"),
     }
