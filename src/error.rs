@@ -180,7 +180,7 @@ pub enum ConfigErrorKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RepositoryErrorKind {
-    /// The repository path is not a folder.
+    /// The repository path cannot be opened (it does not exist, or is not readable) or is not a folder.
     NotAFolder,
     /// A model or file name is not one plain path component (empty, or with `/`, `\` or `..`).
     InvalidName,

@@ -322,10 +322,10 @@ fn layout_errors() {
     // The repository itself.
     let t = TempDir::new("missing");
     let missing = t.path().join("nope");
-    match Repository::open(&missing) {
-        Err(Error::Io { path, .. }) => assert_eq!(path, missing),
-        other => panic!("{other:?}"),
-    }
+    let (path, message) = repo_error(Repository::open(&missing), RepositoryErrorKind::NotAFolder);
+    assert_eq!(path, missing);
+    assert!(message.contains("cannot open the folder"), "{message}");
+    assert!(Repository::open(&missing).unwrap_err().to_string().starts_with("model repository "));
     let file = t.write("file", "x");
     let (path, message) = repo_error(Repository::open(&file), RepositoryErrorKind::NotAFolder);
     assert_eq!(path, file);

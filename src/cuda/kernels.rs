@@ -132,7 +132,7 @@ fn load_one(gpu: &GpuFound, nvrtc_version: (i32, i32), k: &KernelSource) -> Resu
         let message = format!(
             "the driver (CUDA {}.{}) could not load `{}` compiled to CUBIN sm_{arch} by NVRTC {}.{}; an NVRTC newer \
              than the driver can emit code the driver rejects: use an NVRTC no newer than CUDA {}.{} \
-             (scripts/setup.sh --dev pins nvidia-cuda-nvrtc 13.0.88)",
+             (e.g. `pip install nvidia-cuda-nvrtc==13.0.88` for a CUDA 13.0 driver)",
             gpu.driver_version.0,
             gpu.driver_version.1,
             k.file,

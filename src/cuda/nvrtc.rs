@@ -50,8 +50,9 @@ pub const NVRTC_SONAME: &str = "libnvrtc.so.13";
 const BUILTINS_PREFIX: &str = "libnvrtc-builtins.so.13";
 
 /// The pip package whose wheel ships NVRTC, for the error message's fix.
-const FIX: &str = "run `scripts/setup.sh --dev` (installs nvidia-cuda-nvrtc 13.0.x into .local/venv), \
-                   or set CLO_NVRTC_PATH to libnvrtc.so.13 or its folder";
+const FIX: &str = "install NVRTC 13.0 (`pip install nvidia-cuda-nvrtc==13.0.88` gives \
+                   nvidia/cu13/lib/libnvrtc.so.13, or a CUDA 13.0 toolkit) and set CLO_NVRTC_PATH to libnvrtc.so.13 \
+                   or its folder (or pass it to the builder's nvrtc_path)";
 
 /// The NVRTC library this process uses.
 #[derive(Debug)]

@@ -103,8 +103,8 @@ pub fn find(explicit: Option<&Path>, runtime_library: &Path) -> Result<PathBuf> 
             crate::runtime::ORT_VERSION
         ),
         None => format!(
-            "install the onnxruntime-gpu=={} wheel's libraries (or the bundle from ../shared/tools/ort-cuda-bundle) \
-             and load ONNX Runtime from there",
+            "install ONNX Runtime's GPU build (`pip install onnxruntime-gpu=={}`: its onnxruntime/capi/ folder \
+             holds libonnxruntime.so with its CUDA provider) and load ONNX Runtime from there",
             crate::runtime::ORT_VERSION
         ),
     };

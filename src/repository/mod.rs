@@ -134,7 +134,8 @@ impl Repository {
     /// Opens the repository at `path` and loads the models `options` selects.
     pub fn open_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Repository> {
         let given = path.as_ref();
-        let root = fs::canonicalize(given).map_err(|e| Error::io(given, e))?;
+        let root = fs::canonicalize(given)
+            .map_err(|e| repo_err(RepositoryErrorKind::NotAFolder, given, format!("cannot open the folder: {e}")))?;
         if !root.is_dir() {
             return Err(repo_err(RepositoryErrorKind::NotAFolder, given, "is not a folder"));
         }
