@@ -17,7 +17,7 @@ mod tensor;
 pub use decode::{DecodeOptions, decode_image, decode_image_bytes};
 pub use device::{CudaStats, Device, DeviceInfo};
 pub use ensemble::{Ensemble, EnsemblePlan};
-pub use error::{Error, Result};
+pub use error::{ConfigErrorKind, CudaErrorKind, EnsembleErrorKind, Error, RepositoryErrorKind, Result};
 pub use pipeline::{Inference, NetworkRuns, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings};
 pub use runtime::{OptimizationLevel, RuntimeOptions};
 pub use stages::Geometry;

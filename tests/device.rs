@@ -10,7 +10,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use clo_pipeline::{Device, Error, Pipeline, StageMode};
+use clo_pipeline::{CudaErrorKind, Device, Error, Pipeline, StageMode};
 use common::{IMAGES, max_abs, repository, rgb, skip};
 
 fn cuda_feature_and_driver() -> bool {
@@ -76,7 +76,11 @@ fn cuda_without_a_usable_gpu_is_a_typed_error_listing_the_probes() {
                 &format!("a usable GPU is present ({:?}): Device::Cuda(0) built, no error to check", p.device().name),
             );
         }
-        Err(Error::Cuda { message }) => {
+        Err(Error::Cuda { kind, message, source }) => {
+            let want = if cfg!(feature = "cuda") { CudaErrorKind::Unavailable } else { CudaErrorKind::NotCompiled };
+            assert_eq!(kind, want, "{message}");
+            // With the CUDA path compiled, the first failed probe is kept as the source.
+            assert_eq!(source.is_some(), cfg!(feature = "cuda"), "{message}");
             assert!(message.contains("Device::Cuda(0)"), "{message}");
             if cfg!(feature = "cuda") {
                 assert!(message.contains("driver:"), "{message}");
@@ -94,7 +98,7 @@ fn cuda_without_a_usable_gpu_is_a_typed_error_listing_the_probes() {
 fn cuda_ordinal_out_of_range_is_an_error_not_a_panic() {
     let r = Pipeline::builder(repository()).device(Device::Cuda(4096)).build();
     match r {
-        Err(Error::Cuda { message }) => assert!(message.contains("Device::Cuda(4096)"), "{message}"),
+        Err(Error::Cuda { message, .. }) => assert!(message.contains("Device::Cuda(4096)"), "{message}"),
         Err(other) => panic!("expected Error::Cuda, got {other}"),
         Ok(_) => panic!("GPU 4096 cannot exist"),
     }

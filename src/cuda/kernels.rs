@@ -20,7 +20,7 @@ use cudarc::nvrtc::Ptx;
 
 use super::driver::GpuFound;
 use super::{driver_error, nvrtc};
-use crate::{Error, Result};
+use crate::{CudaErrorKind, Error, Result};
 
 /// A header that kernel sources `#include "name"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,11 +128,11 @@ fn load_one(gpu: &GpuFound, nvrtc_version: (i32, i32), k: &KernelSource) -> Resu
         },
         other => other,
     })?;
-    let module = gpu.context.load_module(Ptx::from_binary(cubin)).map_err(|e| Error::Cuda {
-        message: format!(
-            "the driver (CUDA {}.{}) could not load `{}` compiled to CUBIN sm_{arch} by NVRTC {}.{}: {e:?}; \
-             an NVRTC newer than the driver can emit code the driver rejects: use an NVRTC no newer than CUDA \
-             {}.{} (e.g. `pip install nvidia-cuda-nvrtc==13.0.88` for a CUDA 13.0 driver)",
+    let module = gpu.context.load_module(Ptx::from_binary(cubin)).map_err(|e| {
+        let message = format!(
+            "the driver (CUDA {}.{}) could not load `{}` compiled to CUBIN sm_{arch} by NVRTC {}.{}; an NVRTC newer \
+             than the driver can emit code the driver rejects: use an NVRTC no newer than CUDA {}.{} \
+             (e.g. `pip install nvidia-cuda-nvrtc==13.0.88` for a CUDA 13.0 driver)",
             gpu.driver_version.0,
             gpu.driver_version.1,
             k.file,
@@ -140,7 +140,8 @@ fn load_one(gpu: &GpuFound, nvrtc_version: (i32, i32), k: &KernelSource) -> Resu
             nvrtc_version.1,
             gpu.driver_version.0,
             gpu.driver_version.1
-        ),
+        );
+        Error::cuda_from(CudaErrorKind::ModuleLoad, message, e)
     })?;
     let entry = k.entry_points.first().copied().unwrap_or_default();
     module.load_function(entry).map_err(|e| driver_error(format!("loading `{entry}` from `{}`", k.file), e))
@@ -173,7 +174,9 @@ pub(crate) fn grid_2d(x: u32, y: u32) -> LaunchConfig {
 
 /// `v` as a kernel's `int` argument.
 pub(crate) fn int(v: u32, what: &str) -> Result<i32> {
-    i32::try_from(v).map_err(|_| Error::Cuda { message: format!("{what} ({v}) does not fit a kernel's int argument") })
+    i32::try_from(v).map_err(|_| {
+        Error::cuda(CudaErrorKind::BufferSize, format!("{what} ({v}) does not fit a kernel's int argument"))
+    })
 }
 
 /// `3 × w × h`: the elements of an RGB8 frame or an f32 NCHW tensor of that size (an error when it does not
@@ -182,7 +185,7 @@ pub(crate) fn rgb_len(w: u32, h: u32) -> Result<usize> {
     (w as usize)
         .checked_mul(h as usize)
         .and_then(|n| n.checked_mul(3))
-        .ok_or_else(|| Error::Cuda { message: format!("3 x {w} x {h} elements do not fit in memory") })
+        .ok_or_else(|| Error::cuda(CudaErrorKind::BufferSize, format!("3 x {w} x {h} elements do not fit in memory")))
 }
 
 /// A device buffer of `len` elements of `T`, borrowed for `'a`: what the typed launch functions take instead
@@ -226,9 +229,10 @@ impl<'a, T> DeviceBuffer<'a, T> {
     /// `Ok` when the buffer holds at least `n` elements, else an error naming it.
     pub(crate) fn require(&self, n: usize, what: &str) -> Result<()> {
         if self.len < n {
-            return Err(Error::Cuda {
-                message: format!("{what}: a device buffer of {} elements, the kernel needs {n}", self.len),
-            });
+            return Err(Error::cuda(
+                CudaErrorKind::BufferSize,
+                format!("{what}: a device buffer of {} elements, the kernel needs {n}", self.len),
+            ));
         }
         Ok(())
     }
@@ -249,9 +253,9 @@ impl<'a> DeviceFrame<'a> {
     /// `int` arguments.
     pub(crate) fn new(buf: DeviceBuffer<'a, u8>, w: u32, h: u32) -> Result<Self> {
         let (wi, hi) = (int(w, "the frame's width")?, int(h, "the frame's height")?);
-        let pitch = wi
-            .checked_mul(3)
-            .ok_or_else(|| Error::Cuda { message: format!("a {w}-pixel row does not fit a kernel's int pitch") })?;
+        let pitch = wi.checked_mul(3).ok_or_else(|| {
+            Error::cuda(CudaErrorKind::BufferSize, format!("a {w}-pixel row does not fit a kernel's int pitch"))
+        })?;
         buf.require(rgb_len(w, h)?, "the frame")?;
         Ok(DeviceFrame { buf, w: wi, h: hi, pitch })
     }

@@ -12,5 +12,5 @@ pub(crate) mod worker;
 
 /// A driver call's error, with what was being done.
 pub(crate) fn driver_error(what: impl std::fmt::Display, e: cudarc::driver::DriverError) -> crate::Error {
-    crate::Error::Cuda { message: format!("{what}: {e:?}") }
+    crate::Error::cuda_from(crate::CudaErrorKind::Driver, what.to_string(), e)
 }

@@ -38,7 +38,7 @@ use cudarc::nvrtc::result::{self as nvrtc_result, NvrtcError};
 use cudarc::nvrtc::sys;
 
 use super::kernels::KernelSource;
-use crate::{Error, Result};
+use crate::{CudaErrorKind, Error, Result};
 
 /// The environment variable naming NVRTC's library (or its folder).
 pub const NVRTC_PATH_ENV: &str = "CLO_NVRTC_PATH";
@@ -134,7 +134,7 @@ pub fn compile_cubin(kernel: &KernelSource, arch: u32) -> Result<Vec<u8>> {
 }
 
 fn cuda_err(what: &str, kernel: &KernelSource, e: NvrtcError) -> Error {
-    Error::Cuda { message: format!("NVRTC {what} for `{}` failed: {:?}", kernel.file, e.0) }
+    Error::cuda_from(CudaErrorKind::Nvrtc, format!("NVRTC {what} for `{}` failed", kernel.file), e)
 }
 
 fn c_string(kernel: &KernelSource, what: &str, s: &str) -> Result<CString> {
@@ -209,9 +209,10 @@ fn compile_uncached(kernel: &KernelSource, arch: u32) -> Result<Vec<u8>> {
         .result()
         .map_err(|e| cuda_err("nvrtcGetCUBIN", kernel, e))?;
     if cubin.is_empty() {
-        return Err(Error::Cuda {
-            message: format!("NVRTC returned an empty CUBIN for `{}` (sm_{arch})", kernel.file),
-        });
+        return Err(Error::cuda(
+            CudaErrorKind::Nvrtc,
+            format!("NVRTC returned an empty CUBIN for `{}` (sm_{arch})", kernel.file),
+        ));
     }
     Ok(cubin)
 }
@@ -255,7 +256,10 @@ fn search(explicit: Option<&Path>) -> Result<Nvrtc> {
         }
     }
     let tried = tried.iter().map(|t| format!("  - {t}")).collect::<Vec<_>>().join("\n");
-    Err(Error::Cuda { message: format!("NVRTC ({NVRTC_SONAME}) could not be loaded; tried:\n{tried}\nfix: {FIX}") })
+    Err(Error::cuda(
+        CudaErrorKind::NvrtcNotFound,
+        format!("NVRTC ({NVRTC_SONAME}) could not be loaded; tried:\n{tried}\nfix: {FIX}"),
+    ))
 }
 
 /// A folder means the NVRTC library inside it.

@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Error, Result};
+use crate::{CudaErrorKind, Error, Result};
 
 /// The environment variable naming the CUDA provider library (or its folder).
 pub const ORT_CUDA_PATH_ENV: &str = "CLO_ORT_CUDA_PATH";
@@ -108,13 +108,14 @@ pub fn find(explicit: Option<&Path>, runtime_library: &Path) -> Result<PathBuf> 
             crate::runtime::ORT_VERSION
         ),
     };
-    Err(Error::Cuda {
-        message: format!(
+    Err(Error::cuda(
+        CudaErrorKind::ProviderNotFound,
+        format!(
             "ONNX Runtime's CUDA provider ({PROVIDER_FILE}) is not usable with the loaded {}; tried:\n{}\nfix: {fix}",
             runtime_library.display(),
             tried.join("\n")
         ),
-    })
+    ))
 }
 
 #[cfg(test)]

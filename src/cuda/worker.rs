@@ -45,7 +45,7 @@ use super::driver_error as cuda;
 use super::kernels::{DeviceBuffer, DeviceFrame, Kernels};
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::stages::{Geometry, Letterbox, crop, letterbox, resize, select};
-use crate::{Error, Result};
+use crate::{CudaErrorKind, Error, Result};
 
 /// Host↔device copies and device allocations made by this module, counted where they are issued.
 #[derive(Debug, Default)]
@@ -296,7 +296,7 @@ impl CudaWorker {
             );
         }
         let events: [CudaEvent; 7] =
-            events.try_into().map_err(|_| Error::Cuda { message: "creating 7 events".to_owned() })?;
+            events.try_into().map_err(|_| Error::cuda(CudaErrorKind::Driver, "creating 7 events"))?;
         Ok(CudaWorker {
             pre,
             detect,
@@ -431,7 +431,10 @@ impl CudaWorker {
         {
             let staging = self.staging.as_mut_slice().map_err(|e| cuda("waiting for the staging buffer", e))?;
             let Some(dst) = staging.get_mut(..bytes) else {
-                return Err(Error::Cuda { message: format!("staging buffer smaller than {bytes} bytes") });
+                return Err(Error::cuda(
+                    CudaErrorKind::BufferSize,
+                    format!("staging buffer smaller than {bytes} bytes"),
+                ));
             };
             dst.copy_from_slice(frame);
         }
@@ -457,7 +460,7 @@ impl CudaWorker {
             self.frame_f32 = Some(DeviceBuf::new(&self.stream, need, counters)?);
         }
         let Some(out) = self.frame_f32.as_ref() else {
-            return Err(Error::Cuda { message: "the model-size frame buffer is missing".to_owned() });
+            return Err(Error::cuda(CudaErrorKind::BufferSize, "the model-size frame buffer is missing"));
         };
         let frame = DeviceFrame::new(self.frame.view(), w, h)?;
         resize::cuda::resize(&self.stream, &kernels.resize, &frame, mw, mh, 1.0, out.view())?;

@@ -8,7 +8,7 @@ use ort::session::Session;
 use ort::value::DynValue;
 
 use super::plan::{self as ensemble, EnsemblePlan};
-use crate::error::{Error, Result};
+use crate::error::{EnsembleErrorKind, Error, RepositoryErrorKind, Result};
 use crate::repository::{LoadOptions, ModelSignature, Repository, TensorSignature};
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::tensor::{self, Tensor};
@@ -77,6 +77,7 @@ impl Ensemble {
         let entry = match name {
             Some(n) => repository.model(n).ok_or_else(|| Error::Repository {
                 path: path.to_path_buf(),
+                kind: RepositoryErrorKind::ModelNotFound,
                 message: format!(
                     "no model `{n}` is loaded (loaded: {})",
                     repository.models().map(|m| m.config.name.as_str()).collect::<Vec<_>>().join(", ")
@@ -89,12 +90,14 @@ impl Ensemble {
                     [] => {
                         return Err(Error::Repository {
                             path: path.to_path_buf(),
+                            kind: RepositoryErrorKind::EnsembleChoice,
                             message: "no ensemble (a model with platform \"ensemble\") is loaded".to_string(),
                         });
                     }
                     many => {
                         return Err(Error::Repository {
                             path: path.to_path_buf(),
+                            kind: RepositoryErrorKind::EnsembleChoice,
                             message: format!(
                                 "several ensembles are loaded ({}); name one",
                                 many.iter().map(|m| m.config.name.as_str()).collect::<Vec<_>>().join(", ")
@@ -253,6 +256,7 @@ impl StepNames {
     pub(crate) fn input_name(&self, tensor: &str) -> Result<&str> {
         self.inputs.get(tensor).map(String::as_str).ok_or_else(|| Error::Ensemble {
             model: self.model.clone(),
+            kind: EnsembleErrorKind::Internal,
             message: format!("model `{}` has no input mapped from `{tensor}`", self.model),
         })
     }
@@ -265,6 +269,7 @@ impl StepNames {
     ) -> Result<DynValue> {
         let s = sessions.get_mut(&self.model).ok_or_else(|| Error::Ensemble {
             model: self.model.clone(),
+            kind: EnsembleErrorKind::Internal,
             message: "no session for this model".to_string(),
         })?;
         let mut out = s.run(inputs).map_err(|e| Error::ort(&self.model, e))?;

@@ -18,7 +18,7 @@ use ndarray::Array4;
 
 use super::{Inference, Pipeline, StageMode, StageTimings, check_frame, to_rgb8_into};
 use crate::ensemble::Worker;
-use crate::error::{Error, Result};
+use crate::error::{EnsembleErrorKind, Error, Result};
 use crate::stages::letterbox::DetFrame;
 use crate::stages::{crop, detect, estimate, letterbox, select};
 
@@ -254,6 +254,7 @@ impl Pipeline {
                 }
                 (None, None) => Err(Error::Ensemble {
                     model: self.ensemble.plan().name.clone(),
+                    kind: EnsembleErrorKind::Internal,
                     message: "the batch left this frame without a result".to_string(),
                 }),
             })

@@ -22,7 +22,7 @@ pub use self::result::{Inference, ParityReport, StageTimings};
 use self::roles::Roles;
 use crate::device::{CudaStats, DeviceInfo};
 use crate::ensemble::{Ensemble, StepNames, Worker};
-use crate::error::{Error, Result};
+use crate::error::{EnsembleErrorKind, Error, Result};
 use crate::stages::Geometry;
 use crate::stages::letterbox::DetFrame;
 use crate::stages::{crop, detect, estimate, letterbox, resize, select};
@@ -203,6 +203,7 @@ impl Pipeline {
                 r.unwrap_or_else(|| {
                     Err(Error::Ensemble {
                         model: self.ensemble.plan().name.clone(),
+                        kind: EnsembleErrorKind::Internal,
                         message: "the thread running this frame panicked".to_string(),
                     })
                 })

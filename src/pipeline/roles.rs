@@ -1,7 +1,7 @@
 //! The CLO roles (preprocess, detect, postprocess, estimate), recognised from an ensemble's tensor wiring.
 
 use crate::ensemble::{EnsemblePlan, PlannedStep, StepNames};
-use crate::error::{Error, Result};
+use crate::error::{EnsembleErrorKind, Error, Result};
 use crate::repository::DataType;
 use crate::stages::Geometry;
 
@@ -20,6 +20,7 @@ impl Roles {
     pub(super) fn recognise(plan: &EnsemblePlan) -> Result<Roles> {
         let err = |m: String| Error::Ensemble {
             model: plan.name.clone(),
+            kind: EnsembleErrorKind::NotClo,
             message: format!(
                 "does not have the CLO shape (image → preprocess → detect; image + detections → postprocess → estimate): {m}"
             ),
@@ -80,6 +81,7 @@ impl Roles {
                 (DataType::Fp32, Some(hw)) => Ok(hw),
                 _ => Err(Error::Ensemble {
                     model: plan.name.clone(),
+                    kind: EnsembleErrorKind::NotClo,
                     message: format!(
                         "tensor `{tensor}` must be TYPE_FP32 [1,3,H,W] with static H, W; it is {} {shape:?}",
                         dt.as_triton()
@@ -93,6 +95,7 @@ impl Roles {
         if lw != lh || cw != ch {
             return Err(Error::Ensemble {
                 model: plan.name.clone(),
+                kind: EnsembleErrorKind::NotClo,
                 message: format!("the letterbox ({lw}x{lh}) and the crop ({cw}x{ch}) must be square"),
             });
         }

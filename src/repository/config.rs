@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::pbtxt::{self, Field, Message, Value};
-use crate::error::{Error, Result};
+use crate::error::{ConfigErrorKind, Error, Result};
 
 /// The element type of a tensor, as Triton names it (`TYPE_FP32`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -413,7 +413,12 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn plain(&self, message: impl Into<String>) -> Error {
-        Error::Config { path: self.path.to_path_buf(), model: self.model.to_string(), message: message.into() }
+        Error::Config {
+            path: self.path.to_path_buf(),
+            model: self.model.to_string(),
+            kind: ConfigErrorKind::InvalidField,
+            message: message.into(),
+        }
     }
 
     /// An error about `field`: "`ctx`field `name` at line:col: message".
@@ -727,7 +732,7 @@ mod tests {
     fn cfg_err(text: &str, folder: &str) -> String {
         match ModelConfig::parse(text, Path::new("m/config.pbtxt"), folder) {
             Ok(c) => panic!("expected an error, got {c:?}"),
-            Err(Error::Config { path, model, message }) => {
+            Err(Error::Config { path, model, message, .. }) => {
                 assert_eq!(path, Path::new("m/config.pbtxt"));
                 assert_eq!(model, folder);
                 message

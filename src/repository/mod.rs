@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 pub use config::{DataType, EnsembleScheduling, EnsembleStep, ModelConfig, TensorConfig, VersionPolicy};
 pub use validate::{ModelSignature, TensorSignature, validate_model};
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigErrorKind, EnsembleErrorKind, Error, RepositoryErrorKind, Result};
 
 /// The name of a model folder's configuration file.
 pub const CONFIG_FILE: &str = "config.pbtxt";
@@ -134,9 +134,10 @@ impl Repository {
     /// Opens the repository at `path` and loads the models `options` selects.
     pub fn open_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Repository> {
         let given = path.as_ref();
-        let root = fs::canonicalize(given).map_err(|e| repo_err(given, format!("cannot open the folder: {e}")))?;
+        let root = fs::canonicalize(given)
+            .map_err(|e| repo_err(RepositoryErrorKind::NotAFolder, given, format!("cannot open the folder: {e}")))?;
         if !root.is_dir() {
-            return Err(repo_err(given, "is not a folder"));
+            return Err(repo_err(RepositoryErrorKind::NotAFolder, given, "is not a folder"));
         }
         let candidates = scan(&root)?;
         let available = || {
@@ -152,9 +153,12 @@ impl Repository {
             None => queue.extend(candidates.keys().cloned()),
             Some(names) => {
                 for name in names {
-                    check_name(name).map_err(|m| repo_err(&root, format!("cannot load model `{name}`: {m}")))?;
+                    check_name(name).map_err(|m| {
+                        repo_err(RepositoryErrorKind::InvalidName, &root, format!("cannot load model `{name}`: {m}"))
+                    })?;
                     if !candidates.contains_key(name) {
                         return Err(repo_err(
+                            RepositoryErrorKind::ModelNotFound,
                             &root,
                             format!("model `{name}` is not in the repository; available models: {}", available()),
                         ));
@@ -170,7 +174,11 @@ impl Repository {
                 continue;
             }
             let Some(dir) = candidates.get(&name) else {
-                return Err(repo_err(&root, format!("model `{name}` is not in the repository")));
+                return Err(repo_err(
+                    RepositoryErrorKind::ModelNotFound,
+                    &root,
+                    format!("model `{name}` is not in the repository"),
+                ));
             };
             let entry = load_model(&root, &name, dir)?;
             if let Some(ensemble) = &entry.config.ensemble {
@@ -179,12 +187,14 @@ impl Repository {
                     if let Err(m) = check_name(target) {
                         return Err(Error::Ensemble {
                             model: name.clone(),
+                            kind: EnsembleErrorKind::UnknownModel,
                             message: format!("step {i} runs model `{target}`: {m}"),
                         });
                     }
                     if !candidates.contains_key(target) {
                         return Err(Error::Ensemble {
                             model: name.clone(),
+                            kind: EnsembleErrorKind::UnknownModel,
                             message: format!(
                                 "step {i} runs model `{target}`, which is not in the repository {} \
                                  (available models: {})",
@@ -217,6 +227,7 @@ impl Repository {
                 if !served.contains(&step.model_version) {
                     return Err(Error::Ensemble {
                         model: entry.config.name.clone(),
+                        kind: EnsembleErrorKind::VersionNotServed,
                         message: format!(
                             "step {i} runs version {} of model `{}`, which serves versions {:?}",
                             step.model_version, step.model_name, served
@@ -246,8 +257,8 @@ impl Repository {
     }
 }
 
-fn repo_err(path: &Path, message: impl Into<String>) -> Error {
-    Error::Repository { path: path.to_path_buf(), message: message.into() }
+fn repo_err(kind: RepositoryErrorKind, path: &Path, message: impl Into<String>) -> Error {
+    Error::Repository { path: path.to_path_buf(), kind, message: message.into() }
 }
 
 /// The model folders of `root`: subfolders (or links to folders) holding a `config.pbtxt`, by name.
@@ -290,6 +301,7 @@ fn check_inside(root: &Path, path: &Path, what: &str) -> Result<PathBuf> {
     let real = fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
     if !real.starts_with(root) {
         return Err(repo_err(
+            RepositoryErrorKind::OutsideRoot,
             path,
             format!("the {what} resolves to {}, outside the repository {}", real.display(), root.display()),
         ));
@@ -298,7 +310,7 @@ fn check_inside(root: &Path, path: &Path, what: &str) -> Result<PathBuf> {
 }
 
 fn load_model(root: &Path, name: &str, dir: &Path) -> Result<ModelEntry> {
-    check_name(name).map_err(|m| repo_err(dir, format!("model folder name: {m}")))?;
+    check_name(name).map_err(|m| repo_err(RepositoryErrorKind::InvalidName, dir, format!("model folder name: {m}")))?;
     check_inside(root, dir, "model folder")?;
     let config_path = dir.join(CONFIG_FILE);
     check_inside(root, &config_path, "config file")?;
@@ -308,6 +320,7 @@ fn load_model(root: &Path, name: &str, dir: &Path) -> Result<ModelEntry> {
         return Err(Error::Config {
             path: config_path,
             model: name.to_string(),
+            kind: ConfigErrorKind::UnsupportedPlatform,
             message: format!(
                 "platform `{}` / backend `{}` is not supported: clo-pipeline runs ONNX models \
                  (`platform: \"onnxruntime_onnx\"` or `backend: \"onnxruntime\"`) and ensembles",
@@ -316,12 +329,15 @@ fn load_model(root: &Path, name: &str, dir: &Path) -> Result<ModelEntry> {
         });
     }
     if let Some(file) = &config.default_model_filename {
-        check_name(file).map_err(|m| repo_err(&config_path, format!("default_model_filename: {m}")))?;
+        check_name(file).map_err(|m| {
+            repo_err(RepositoryErrorKind::InvalidName, &config_path, format!("default_model_filename: {m}"))
+        })?;
     }
 
     let versions = read_versions(root, dir)?;
     if versions.is_empty() {
         return Err(repo_err(
+            RepositoryErrorKind::MissingVersion,
             dir,
             "no version folder (such as `1/`); Triton needs one, even for an ensemble".to_string(),
         ));
@@ -330,6 +346,7 @@ fn load_model(root: &Path, name: &str, dir: &Path) -> Result<ModelEntry> {
         && let Some(missing) = wanted.iter().find(|v| !versions.contains(v))
     {
         return Err(repo_err(
+            RepositoryErrorKind::MissingVersion,
             dir,
             format!(
                 "version_policy asks for version {missing}, but there is no folder `{missing}/` \
@@ -342,11 +359,19 @@ fn load_model(root: &Path, name: &str, dir: &Path) -> Result<ModelEntry> {
         for v in entry.served_versions() {
             let file = entry.model_file(v);
             if fs::symlink_metadata(&file).is_err() {
-                return Err(repo_err(&file, format!("the model file of version {v} is missing")));
+                return Err(repo_err(
+                    RepositoryErrorKind::MissingModelFile,
+                    &file,
+                    format!("the model file of version {v} is missing"),
+                ));
             }
             let real = check_inside(root, &file, "model file")?;
             if !real.is_file() {
-                return Err(repo_err(&file, format!("the model file of version {v} is not a file")));
+                return Err(repo_err(
+                    RepositoryErrorKind::MissingModelFile,
+                    &file,
+                    format!("the model file of version {v} is not a file"),
+                ));
             }
         }
     }

@@ -5,10 +5,10 @@
 
 use cudarc::driver::{CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
 
-use crate::Result;
 use crate::cuda::driver_error;
 use crate::cuda::kernels::{DeviceBuffer, SELECT_THREADS, int};
 use crate::stages::Letterbox;
+use crate::{CudaErrorKind, Error, Result};
 
 /// Picks the best of the detection rows in `dets` (6 floats each, letterbox pixels of `lb`) at `score_threshold`, on
 /// `stream`, and writes its crop box in the `lb.src_w × lb.src_h` frame to `crop_box` (4 floats: the whole
@@ -26,8 +26,8 @@ pub(crate) fn best_box(
     best_row: DeviceBuffer<'_, i32>,
 ) -> Result<()> {
     let rows = dets.len() / 6;
-    let rows_i = i32::try_from(rows).map_err(|_| crate::Error::Cuda {
-        message: format!("{rows} detection rows do not fit the kernel's int argument"),
+    let rows_i = i32::try_from(rows).map_err(|_| {
+        Error::cuda(CudaErrorKind::BufferSize, format!("{rows} detection rows do not fit the kernel's int argument"))
     })?;
     crop_box.require(4, "the crop box")?;
     best_row.require(1, "the best row")?;
