@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
+use super::Pipeline;
+use super::report::{BuildReport, EncodingDecision, StageDecision};
 use super::roles::Roles;
-use super::{Pipeline, parity};
+use crate::convention::{InputConvention, InputEncoding};
 use crate::device::{Device, GpuLibraries};
 use crate::ensemble::Ensemble;
 use crate::error::{Error, Result};
@@ -68,6 +70,7 @@ pub struct PipelineBuilder {
     device: Device,
     gpu_libraries: GpuLibraries,
     return_crop: bool,
+    input: InputConvention,
 }
 
 impl PipelineBuilder {
@@ -87,7 +90,22 @@ impl PipelineBuilder {
             device: Device::Auto,
             gpu_libraries: GpuLibraries::default(),
             return_crop: true,
+            input: InputConvention::Auto,
         }
+    }
+
+    /// What the ensemble input's values mean for this deployment's clients (default: settled from the
+    /// repository's models at build, [`InputConvention::Auto`]; see [`crate::convention`]). Everything that
+    /// builds the ensemble input from a u8 frame uses it.
+    pub fn input_encoding(mut self, encoding: InputEncoding) -> Self {
+        self.input = InputConvention::Fixed(encoding);
+        self
+    }
+
+    /// [`PipelineBuilder::input_encoding`], or back to [`InputConvention::Auto`].
+    pub fn input_convention(mut self, convention: InputConvention) -> Self {
+        self.input = convention;
+        self
     }
 
     /// The ensemble to run (default: the repository's only ensemble).
@@ -232,6 +250,7 @@ impl PipelineBuilder {
                 message: format!("must be finite and >= 0, got {}", self.parity_tolerance),
             });
         }
+        let name = ensemble.plan().name.clone();
         let mut pipeline = Pipeline {
             ensemble,
             roles,
@@ -239,6 +258,19 @@ impl PipelineBuilder {
             preprocess: self.preprocess,
             postprocess: self.postprocess,
             tolerance: self.parity_tolerance,
+            encoding: InputEncoding::RGB,
+            report: BuildReport {
+                ensemble: name,
+                device: crate::device::DeviceInfo::cpu(self.device, "not settled yet"),
+                input: EncodingDecision {
+                    asked: self.input,
+                    settled: InputEncoding::RGB,
+                    checks: Vec::new(),
+                    note: "not settled yet".into(),
+                },
+                preprocess: StageDecision::settle(self.preprocess, None, self.parity_tolerance, "preprocess"),
+                postprocess: StageDecision::settle(self.postprocess, None, self.parity_tolerance, "postprocess"),
+            },
             batch_threads: match self.batch_threads {
                 0 => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
                 n => n,
@@ -262,41 +294,27 @@ impl PipelineBuilder {
         {
             pipeline.cuda = _runner;
         }
-        if self.preprocess == StageMode::Auto || self.postprocess == StageMode::Auto {
-            let probe = parity::probe_frame(pipeline.geometry.model_input.0, pipeline.geometry.model_input.1);
-            let (w, h) = pipeline.geometry.model_input;
-            let report = pipeline.parity_rgb8(&probe, w, h)?;
-            let ok_pre = report.letterbox_max_abs <= pipeline.tolerance;
-            let ok_post = report.crop_max_abs <= pipeline.tolerance;
-            pipeline.preprocess =
-                settle(self.preprocess, ok_pre, "preprocess", report.letterbox_max_abs, pipeline.tolerance);
-            pipeline.postprocess =
-                settle(self.postprocess, ok_post, "postprocess", report.crop_max_abs, pipeline.tolerance);
-        }
+        // The input encoding on the probe frame, then the stage modes from the same measurement, on the CPU
+        // sessions (the native stages are bit-identical on the GPU).
+        let (input, measured) = pipeline.settle_encoding(self.input)?;
+        pipeline.encoding = input.settled;
+        let tol = pipeline.tolerance;
+        let pre = StageDecision::settle(self.preprocess, Some(measured.letterbox), tol, "preprocess");
+        let post = StageDecision::settle(self.postprocess, Some(measured.crop), tol, "postprocess");
+        (pipeline.preprocess, pipeline.postprocess) = (pre.settled, post.settled);
+        pipeline.report.device = pipeline.device.clone();
+        pipeline.report.input = input;
+        pipeline.report.preprocess = pre;
+        pipeline.report.postprocess = post;
         tracing::info!(
             ensemble = %pipeline.ensemble.plan().name,
-            preprocess = ?pipeline.preprocess,
-            postprocess = ?pipeline.postprocess,
+            preprocess = %pipeline.preprocess,
+            postprocess = %pipeline.postprocess,
+            input = %pipeline.encoding,
             device = %pipeline.device.device,
             "pipeline ready"
         );
         Ok(pipeline)
-    }
-}
-
-fn settle(asked: StageMode, ok: bool, stage: &str, diff: f32, tol: f32) -> StageMode {
-    match asked {
-        StageMode::Auto if ok => StageMode::Native,
-        StageMode::Auto => {
-            tracing::warn!(
-                stage,
-                max_abs_diff = diff,
-                tolerance = tol,
-                "native stage differs from the repository's model; using the model"
-            );
-            StageMode::Model
-        }
-        other => other,
     }
 }
 

@@ -303,7 +303,7 @@ mod imp {
                 return Ok(None);
             }
             let mut worker = runner.take()?;
-            let plan = FramePlan { pre_model, post_model, want_crop: runner.return_crop };
+            let plan = FramePlan { pre_model, post_model, want_crop: runner.return_crop, encoding: self.encoding };
             let out = worker.run(&runner.kernels, frame, width, height, g, plan, &runner.counters);
             runner.give_back(worker);
             let out = out?;
@@ -313,8 +313,7 @@ mod imp {
                 DetFrame::native(Letterbox::new(width, height, g.letterbox)?)
             };
             let mut detections = Vec::new();
-            let (best, crop_box) =
-                select::typed_detections(&out.detections, &dframe, g, width, height, &mut detections);
+            let chosen = select::typed_detections(&out.detections, &dframe, g, width, height, &mut detections);
             let s = g.crop as usize;
             let crop = match out.crop {
                 Some(c) => Array4::from_shape_vec((1, 3, s, s), c).map_err(|e| Error::Tensor {
@@ -335,10 +334,11 @@ mod imp {
             };
             Ok(Some(Inference {
                 detections,
-                best,
+                best: chosen.best,
+                degenerate: chosen.degenerate,
                 oil_pct: out.oil,
                 crop,
-                crop_box,
+                crop_box: chosen.crop_box,
                 frame_size: (width, height),
                 modes: (pre, post),
                 timings,
