@@ -8,9 +8,9 @@ use ort::session::Session;
 
 use crate::ensemble::{self, EnsemblePlan};
 use crate::error::{Error, Result};
-use crate::repository::{LoadOptions, ModelSignature, Repository, TensorSignature};
+use crate::repository::{LoadOptions, ModelSignature, Repository};
 use crate::runtime::{Runtime, RuntimeOptions};
-use crate::tensor::{self, Tensor};
+use crate::tensor::Tensor;
 
 /// A loaded, validated ensemble and a pool of workers (one ONNX Runtime session per model each).
 ///
@@ -63,16 +63,20 @@ impl Worker {
 }
 
 impl Ensemble {
-    /// Opens the repository at `path` (all models, or `load_models` and what they need), plans the ensemble
-    /// `name` (or the only one), and validates every loaded model against its ONNX file.
+    /// Opens the repository at `path` (all models, or `load_models` and what they need; with
+    /// `strict_model_config` false, configs are auto-completed from the ONNX files as Triton does), plans the
+    /// ensemble `name` (or the only one), and validates every loaded model against its ONNX file.
     pub fn load(
         path: &Path,
         name: Option<&str>,
         load_models: Option<Vec<String>>,
+        strict_model_config: bool,
         options: &RuntimeOptions,
     ) -> Result<Ensemble> {
         let runtime = Runtime::load(options.library_path.as_deref())?;
-        let repository = Repository::open_with(path, &LoadOptions { load_models })?;
+        let load = LoadOptions { load_models, strict_model_config, ..LoadOptions::default() };
+        let inspect = |model: &str, file: &Path| runtime.signature(model, file);
+        let repository = Repository::open_inspecting(path, &load, &inspect)?;
         let entry = match name {
             Some(n) => repository.model(n).ok_or_else(|| Error::Repository {
                 path: path.to_path_buf(),
@@ -236,19 +240,5 @@ impl Ensemble {
 
 /// What ONNX Runtime says a model's inputs and outputs are.
 fn signature(model: &str, s: &Session) -> Result<ModelSignature> {
-    let conv = |o: &ort::value::Outlet| -> Result<TensorSignature> {
-        let ty = o.dtype();
-        let dt = ty.tensor_type().and_then(tensor::data_type_of).ok_or_else(|| Error::Tensor {
-            model: model.to_string(),
-            tensor: o.name().to_string(),
-            expected: "a tensor of a supported element type".to_string(),
-            found: format!("{ty:?}"),
-        })?;
-        let shape = ty.tensor_shape().map(|s| s.iter().copied().collect()).unwrap_or_default();
-        Ok(TensorSignature { name: o.name().to_string(), data_type: dt, shape })
-    };
-    Ok(ModelSignature {
-        inputs: s.inputs().iter().map(conv).collect::<Result<_>>()?,
-        outputs: s.outputs().iter().map(conv).collect::<Result<_>>()?,
-    })
+    crate::runtime::signature_of(model, s)
 }
