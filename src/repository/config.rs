@@ -422,19 +422,6 @@ mod tests {
         }
     }
 
-    /// The `Error::Config` message (asserting path and model).
-    fn cfg_err(text: &str, folder: &str) -> String {
-        match ModelConfig::parse(text, Path::new("m/config.pbtxt"), folder) {
-            Ok(c) => panic!("expected an error, got {c:?}"),
-            Err(Error::Config { path, model, message }) => {
-                assert_eq!(path, Path::new("m/config.pbtxt"));
-                assert_eq!(model, folder);
-                message
-            }
-            Err(e) => panic!("wrong error {e:?}"),
-        }
-    }
-
     const ONNX: &str = "platform: \"onnxruntime_onnx\"\n";
 
     fn with_tensor(t: &str) -> String {
@@ -508,7 +495,10 @@ mod tests {
         assert_eq!(c.name, "folder");
         assert_eq!(c.max_batch_size, 0);
         assert_eq!(c.version_policy, VersionPolicy::Latest { num_versions: 1 });
-        assert_eq!(c.default_model_filename, None);
+        // Completed as Triton completes it for an ONNX Runtime model.
+        assert_eq!(c.default_model_filename.as_deref(), Some("model.onnx"));
+        assert_eq!(c.backend, "onnxruntime");
+        assert!(!c.inputs[0].optional);
         assert_eq!(c.inputs[0].data_type, DataType::Uint8);
         assert_eq!(c.inputs[0].reshape, None);
     }
@@ -541,7 +531,8 @@ mod tests {
                 .version_policy
         };
         assert_eq!(p("{ latest { num_versions: 3 } }"), VersionPolicy::Latest { num_versions: 3 });
-        assert_eq!(p("{ latest { } }"), VersionPolicy::Latest { num_versions: 1 });
+        // Proto3: an empty `latest` has num_versions 0, which serves no version (an error when loading).
+        assert_eq!(p("{ latest { } }"), VersionPolicy::Latest { num_versions: 0 });
         assert_eq!(p("{ all { } }"), VersionPolicy::All);
         assert_eq!(p("{ all: {} }"), VersionPolicy::All);
         assert_eq!(p("{ specific { versions: [3, 1] versions: 3 } }"), VersionPolicy::Specific(vec![1, 3]));
@@ -549,63 +540,108 @@ mod tests {
     }
 
     #[test]
-    fn ignores_unknown_fields() {
+    fn unknown_fields_are_errors_anywhere() {
+        // The issue's two examples: a misspelt top-level field, and a misspelt field inside an input.
+        for (text, at, want) in [
+            (format!("{ONNX}max_batch_sise: 1"), (2, 1), "has no field named \"max_batch_sise\"; did you mean \"max_batch_size\"?"),
+            (with_tensor("name: \"x\" data_type: TYPE_FP32 dims: [4] reshpe { shape: [2, 2] }"), (2, 50), "\"inference.ModelInput\" has no field named \"reshpe\"; did you mean \"reshape\"?"),
+            (format!("{ONNX}instance_group [ {{ kind: KIND_CPU cont: 2 }} ]"), (2, 35), "did you mean \"count\"?"),
+            (format!("{ONNX}some_future_field: 3"), (2, 1), "has no field named \"some_future_field\""),
+        ] {
+            match ModelConfig::parse(&text, Path::new("m/config.pbtxt"), "m") {
+                Err(Error::ConfigSyntax { line, col, message, .. }) => {
+                    assert_eq!((line, col), at, "{text}: {message}");
+                    assert!(message.contains(want), "{text}: {message}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn fields_the_crate_does_not_use_are_checked_and_accepted() {
         let c = cfg(
             &format!(
                 "{}\ninstance_group [ {{ kind: KIND_CPU count: 2 }} ]\ndynamic_batching {{ max_queue_delay_microseconds: 100 }}\n\
-                 model_warmup [ {{ name: \"w\" batch_size: 1 }} ]\nlabel_filename: \"l.txt\"\nsome_future_field: 3",
-                with_tensor("name: \"x\" data_type: TYPE_FP32 dims: 1 format: FORMAT_NCHW optional: false")
+                 parameters {{ key: \"k\" value {{ string_value: \"v\" }} }}\nmodel_transaction_policy {{ decoupled: false }}\n\
+                 model_warmup [ {{ name: \"w\" batch_size: 1 inputs {{ key: \"x\" value {{ data_type: TYPE_FP32 dims: 1 zero_data: true }} }} }} ]",
+                with_tensor("name: \"x\" data_type: TYPE_FP32 dims: 1 optional: false")
             ),
             "m",
         );
         assert_eq!(c.inputs.len(), 1);
+        assert!(!c.decoupled);
+        // Proto3: a scalar at its default may be given again; the last value is the one read.
+        let c = cfg(
+            &format!("max_batch_size: 0\nmax_batch_size: 4\n{}", with_tensor("name: \"x\" data_type: 11 dims: 1 optional: t")),
+            "m",
+        );
+        assert_eq!(c.max_batch_size, 4);
+        assert_eq!(c.inputs[0].data_type, DataType::Fp32);
+        assert!(c.inputs[0].optional);
     }
 
     #[test]
-    fn errors_name_field_and_position() {
+    fn backend_fields_are_completed_as_triton_does() {
+        let c = cfg("platform: \"onnxruntime_onnx\"", "m");
+        assert_eq!((c.backend.as_str(), c.default_model_filename.as_deref()), ("onnxruntime", Some("model.onnx")));
+        let c = cfg("backend: \"onnxruntime\"", "m");
+        assert_eq!(c.platform, "onnxruntime_onnx");
+        let c = cfg("default_model_filename: \"model.onnx\"", "m");
+        assert!(c.is_onnx());
+        // A name.backend folder with nothing else: Triton's custom backend rule.
+        let c = cfg("", "m.identity");
+        assert_eq!((c.backend.as_str(), c.default_model_filename.as_deref()), ("identity", Some("model.identity")));
+        let c = cfg(
+            "platform: \"ensemble\" input { name: \"a\" data_type: TYPE_FP32 dims: 1 } output { name: \"b\" data_type: TYPE_FP32 dims: 1 } \
+             ensemble_scheduling { step { model_name: \"x\" input_map { key: \"i\" value: \"a\" } output_map { key: \"o\" value: \"b\" } } }",
+            "e",
+        );
+        assert!(c.is_ensemble() && c.backend.is_empty());
+    }
+
+    #[test]
+    fn tritons_messages() {
         let t = |s: &str| with_tensor(s);
-        let cases: Vec<(String, &str, &str)> = vec![
-            ("name: \"other\"\nplatform: \"onnxruntime_onnx\"".into(), "field `name` at 1:1", "folder is `m`"),
-            (format!("{ONNX}max_batch_size: \"x\""), "field `max_batch_size` at 2:1", "expected an integer, found string \"x\""),
-            (format!("{ONNX}max_batch_size: -1"), "field `max_batch_size` at 2:1", "must be between 0 and"),
-            (format!("{ONNX}max_batch_size: 1\nmax_batch_size: 2"), "field `max_batch_size` at 3:1", "more than once"),
-            (t("name: \"x\" data_type: TYPE_FOO dims: 1"), "input 0 `x`: field `data_type` at 2:19", "unknown data type `TYPE_FOO`"),
-            (t("name: \"x\" data_type: \"TYPE_FP32\" dims: 1"), "field `data_type` at 2:19", "expected a data type"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: [1, 0]"), "input 0 `x`: field `dims` at 2:50", "found 0"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: -2"), "field `dims` at 2:40", "found -2"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: 1.5"), "field `dims`", "expected an integer, found float 1.5"),
-            (t("data_type: TYPE_FP32 dims: 1"), "input 0: field `input` at 2:1", "no `name`"),
-            (t("name: \"x\" dims: 1"), "input 0 `x`: field `input` at 2:1", "no `data_type`"),
-            (t("name: \"x\" data_type: TYPE_FP32"), "field `input` at 2:1", "no `dims`"),
-            (t("name: \"\" data_type: TYPE_FP32 dims: 1"), "field `name`", "must not be empty"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: [2, 6] reshape { shape: [5] }"), "field `reshape`", "different number of elements"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: [-1, 6] reshape { shape: [6] }"), "field `reshape`", "same number of variable"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: 1 reshape { shape: [0] }"), "field `shape`", "found 0"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: 1 reshape { shape: [] }"), "input `x`", "empty `reshape`"),
-            (format!("{ONNX}input: 3"), "field `input` at 2:1", "expected a message"),
-            (format!("{ONNX}input {{ name: \"a\" data_type: TYPE_FP32 dims: 1 }} input {{ name: \"a\" data_type: TYPE_FP32 dims: 1 }}"), "input `a`", "declared twice"),
-            ("max_batch_size: 0".into(), "", "neither `platform` nor `backend`"),
-            ("platform: \"onnxruntime_onnx\" backend: \"tensorrt\"".into(), "", "does not match backend"),
-            (format!("{ONNX}version_policy {{ latest {{ num_versions: 0 }} }}"), "version_policy: field `num_versions` at 2:27", "at least 1"),
-            (format!("{ONNX}version_policy {{ specific {{ }} }}"), "field `specific`", "no `versions`"),
-            (format!("{ONNX}version_policy {{ specific {{ versions: -1 }} }}"), "field `versions`", ">= 0"),
-            (format!("{ONNX}version_policy {{ all {{}} latest {{}} }}"), "field `latest`", "only one of"),
-            ("platform: \"ensemble\"".into(), "", "requires `ensemble_scheduling`"),
-            (format!("{ONNX}ensemble_scheduling {{ step {{ model_name: \"a\" }} }}"), "", "only allowed with"),
-            ("platform: \"ensemble\" ensemble_scheduling { }".into(), "", "at least one `step`"),
-            ("platform: \"ensemble\" ensemble_scheduling { step { model_name: \"a\" } }".into(), "", "at least one `input`"),
-            ("platform: \"ensemble\" ensemble_scheduling { step { model_version: 1 } }".into(), "ensemble_scheduling step 0: field `step` at 1:44", "no `model_name`"),
-            ("platform: \"ensemble\" ensemble_scheduling { step { model_name: \"a\" model_version: -2 } }".into(), "field `model_version`", "must be -1"),
-            ("platform: \"ensemble\" ensemble_scheduling { step { model_name: \"a\" input_map { key: \"k\" } } }".into(), "field `input_map`", "both `key` and `value`"),
-            ("platform: \"ensemble\" ensemble_scheduling { step { model_name: \"a\" input_map { key: \"k\" value: \"v\" } input_map { key: \"k\" value: \"w\" } } }".into(), "field `input_map`", "appears twice"),
-            ("platform: \"ensemble\" ensemble_scheduling { step { model_name: \"a\" output_map { key: \"k\" v: \"v\" } } }".into(), "field `v`", "only `key` and `value`"),
-            ("platform: \"ensemble\" backend: \"x\"".into(), "", "must not set `backend`"),
+        let cases: Vec<(String, &str)> = vec![
+            ("name: \"other\"\nplatform: \"onnxruntime_onnx\"".into(), "unexpected directory name 'm' for model 'other', directory name must equal model name"),
+            (format!("{ONNX}max_batch_size: -1"), "'max_batch_size' must be non-negative value for m"),
+            (t("name: \"x\" dims: 1"), "model input 'x' must specify 'data_type' for m"),
+            (t("data_type: TYPE_FP32 dims: 1"), "model input must specify 'name' for m"),
+            (t("name: \"x\" data_type: TYPE_FP32"), "model input 'x' must specify 'dims' for m"),
+            (t("name: \"x\" data_type: TYPE_FP32 dims: [1, 0]"), "model input 'x' dimension must be integer >= 1, or -1 to indicate a variable-size dimension for m"),
+            (t("name: \"x\" data_type: TYPE_FP32 dims: [2, 6] reshape { shape: [5] }"), "model input 'x' has different size for dims and reshape for m"),
+            (t("name: \"x\" data_type: TYPE_FP32 dims: [-1, 6] reshape { shape: [6] }"), "has different size for dims and reshape"),
+            (t("name: \"x\" data_type: TYPE_FP32 dims: [2, -1] reshape { shape: [2, -1, -1] }"), "has different number of variable-size dimensions for dims and reshape"),
+            (t("name: \"x\" data_type: TYPE_FP32 dims: [2, -1, 6] reshape { shape: [1, 2, -1, 3, 2] }"), ""),
+            (t("name: \"x\" data_type: TYPE_FP32 dims: [2, -1, 6] reshape { shape: [4, -1, 3] }"), "has different size for dims and reshape"),
+            (t("name: \"x\" data_type: TYPE_FP32 dims: 1 reshape { shape: [0] }"), "reshape dimensions must be integer >= 1"),
+            (t("name: \"x\" data_type: TYPE_FP32 dims: 1 reshape { shape: [] }"), "model input 'x' cannot have empty reshape for non-batching model as scalar tensors are not supported for m"),
+            (t("name: \"x\" data_type: TYPE_FP32 dims: [3, 4] format: FORMAT_NCHW"), "model input NHWC/NCHW require 3 dims for m"),
+            (t("name: \"x\" data_type: TYPE_FP32 dims: 1 is_shape_tensor: true"), "shape tensors are only supported for TensorRT platform for m"),
+            ("max_batch_size: 0".into(), "Invalid model name: Could not determine backend for model 'm'"),
+            ("platform: \"tensorrt_plan\" backend: \"onnxruntime\"".into(), "unexpected 'platform' and 'backend' pair, got:tensorrt_plan, onnxruntime"),
+            ("platform: \"foo\"".into(), "unexpected platform type 'foo' for m"),
+            ("platform: \"ensemble\"".into(), "ensemble scheduling must be set for ensemble m whose platform is ensemble"),
+            (format!("{ONNX}ensemble_scheduling {{ step {{ model_name: \"a\" }} }}"), "ensemble scheduling cannot be set for model 'm' whose platform is not ensemble"),
+            ("platform: \"ensemble\" ensemble_scheduling { }".into(), "must specify 'step' for ensemble 'm'"),
+            ("platform: \"ensemble\" backend: \"x\"".into(), "Ensemble model 'm' must have platform type 'ensemble' and empty backend type"),
+            (format!("{ONNX}max_batch_size: 8 dynamic_batching {{ preferred_batch_size: [16] }}"), "dynamic batching preferred size must be <= max batch size for m"),
+            (format!("{ONNX}instance_group {{ kind: KIND_CPU gpus: [0] }}"), "instance group m_0 of model m has kind KIND_CPU but specifies one or more GPUs"),
+            (format!("{ONNX}instance_group {{ kind: KIND_GPU gpus: [-1] }}"), "instance group m_0 of model m specifies invalid or unsupported gpu id -1."),
         ];
         let mut failures = Vec::new();
-        for (text, want_at, want) in cases {
-            let msg = cfg_err(&text, "m");
-            if !msg.contains(want_at) || !msg.contains(want) {
-                failures.push(format!("{text:?}:\n  {msg:?}\n  lacks {want_at:?} or {want:?}"));
+        for (text, want) in cases {
+            match ModelConfig::parse(&text, Path::new("m/config.pbtxt"), "m") {
+                Ok(_) if want.is_empty() => {}
+                Ok(c) => failures.push(format!("{text:?}: accepted {c:?}, want {want:?}")),
+                Err(Error::Config { message, model, .. }) => {
+                    assert_eq!(model, "m");
+                    if want.is_empty() || !message.contains(want) {
+                        failures.push(format!("{text:?}:\n  got  {message:?}\n  want {want:?}"));
+                    }
+                }
+                Err(e) => failures.push(format!("{text:?}: {e}")),
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
