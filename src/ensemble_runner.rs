@@ -76,7 +76,7 @@ impl Ensemble {
         let runtime = Runtime::load(options.library_path.as_deref())?;
         let load = LoadOptions { load_models, strict_model_config, ..LoadOptions::default() };
         let inspect = |model: &str, file: &Path| runtime.signature(model, file);
-        let repository = Repository::open_inspecting(path, &load, &inspect)?;
+        let repository = Repository::open_deferred(path, &load, &inspect)?;
         let entry = match name {
             Some(n) => repository.model(n).ok_or_else(|| Error::Repository {
                 path: path.to_path_buf(),
@@ -118,6 +118,7 @@ impl Ensemble {
                 validated.insert((m.config.name.clone(), v), s);
             }
         }
+        repository.check_ensembles()?;
         let plan = EnsemblePlan::build(&repository, entry)?;
         let mut files = HashMap::new();
         let mut sessions = HashMap::new();

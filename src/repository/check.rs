@@ -403,22 +403,35 @@ fn ensemble_scheduling(c: View<'_>, name: &str) -> Check {
             let mut seen = vec![t.to_string()];
             let mut last = n;
             let mut cursor = Some(n);
+            let mut cyclic = false;
             while let Some(at) = cursor {
                 cursor = None;
                 for p in nodes.get(at).map(|x| x.prev.clone()).unwrap_or_default() {
                     let pname = name_of(p);
-                    if !nodes.get(p).is_some_and(|x| x.ready) && !seen.contains(&pname) {
-                        seen.push(pname);
-                        last = p;
-                        cursor = Some(p);
-                        break;
+                    if nodes.get(p).is_some_and(|x| x.ready) {
+                        continue;
                     }
+                    if seen.contains(&pname) {
+                        cyclic = true;
+                        continue;
+                    }
+                    seen.push(pname);
+                    last = p;
+                    cursor = Some(p);
+                    break;
                 }
             }
             if last != n {
                 message.push_str(&format!(
                     ": at least one of its depending tensors, '{}', is not connected",
                     name_of(last)
+                ));
+            }
+            if cyclic {
+                // Not Triton's words: say why nothing connects.
+                message.push_str(&format!(
+                    " (the steps that write {} read each other's outputs: a cycle)",
+                    seen.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
                 ));
             }
             return Err(message);

@@ -209,13 +209,34 @@ impl Repository {
     /// a model that needs auto-completion from its ONNX file is an error here: use
     /// [`Repository::open_inspecting`].
     pub fn open_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Repository> {
-        Self::open_inner(path.as_ref(), options, None)
+        let repo = Self::open_inner(path.as_ref(), options, None)?;
+        repo.check_ensembles()?;
+        Ok(repo)
     }
 
     /// Like [`Repository::open_with`], reading model files' signatures with `inspect` where
     /// auto-completion needs them (`strict_model_config(false)`).
     pub fn open_inspecting(path: impl AsRef<Path>, options: &LoadOptions, inspect: Inspector<'_>) -> Result<Repository> {
-        Self::open_inner(path.as_ref(), options, Some(inspect))
+        let repo = Self::open_inner(path.as_ref(), options, Some(inspect))?;
+        repo.check_ensembles()?;
+        Ok(repo)
+    }
+
+    /// Like [`Repository::open_inspecting`], without the checks of ensembles against their steps, which
+    /// the caller runs with [`Repository::check_ensembles`] once it has checked the steps' model files (the
+    /// order in which Triton reports errors: a step's own error before the ensemble's).
+    pub(crate) fn open_deferred(path: &Path, options: &LoadOptions, inspect: Inspector<'_>) -> Result<Repository> {
+        Self::open_inner(path, options, Some(inspect))
+    }
+
+    /// Triton's checks of every loaded ensemble against its loaded steps (see the module docs).
+    pub(crate) fn check_ensembles(&self) -> Result<()> {
+        for entry in self.models.values() {
+            if entry.is_ensemble() {
+                ensemble_checks(entry, &self.models)?;
+            }
+        }
+        Ok(())
     }
 
     fn open_inner(given: &Path, options: &LoadOptions, inspect: Option<Inspector<'_>>) -> Result<Repository> {
@@ -294,12 +315,6 @@ impl Repository {
                 }
             }
             models.insert(name, entry);
-        }
-
-        for entry in models.values() {
-            if entry.is_ensemble() {
-                ensemble_checks(entry, &models)?;
-            }
         }
         tracing::debug!(path = %root.display(), models = models.len(), "model repository loaded");
         Ok(Repository { path: root, models })
