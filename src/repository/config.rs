@@ -251,6 +251,9 @@ pub struct ModelConfig {
     /// `model_transaction_policy { decoupled: true }`: the model may send any number of responses per
     /// request (Triton's decoupled models; checked in ensembles, never run by this crate).
     pub decoupled: bool,
+    /// How many model inputs Triton feeds besides `input`: batch inputs, sequence-batching controls and
+    /// states (which this crate does not produce: a model with any cannot run here).
+    pub implicit_inputs: usize,
 }
 
 impl ModelConfig {
@@ -401,6 +404,9 @@ fn read(c: View<'_>, path: &Path, folder_name: &str) -> Result<ModelConfig> {
         default_model_filename: (!file.is_empty()).then(|| file.to_string()),
         ensemble,
         decoupled: c.msg("model_transaction_policy").bool("decoupled"),
+        implicit_inputs: c.count("batch_input")
+            + c.msg("sequence_batching").msgs("control_input").iter().filter(|i| i.count("control") > 0).count()
+            + c.msg("sequence_batching").count("state"),
     })
 }
 

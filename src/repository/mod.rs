@@ -188,6 +188,8 @@ pub struct ModelCheck {
     pub files_checked: bool,
     /// Triton's warnings (an auto-filled `max_batch_size`, a missing `specific` version).
     pub warnings: Vec<String>,
+    /// The config as loaded (completed, without strict model config), when it could be read.
+    pub config: Option<ModelConfig>,
     /// `None` when the model loads as Triton would load it, else why not.
     pub error: Option<Error>,
 }
@@ -348,6 +350,7 @@ impl Repository {
                 platform: String::new(),
                 files_checked: false,
                 warnings: Vec::new(),
+                config: None,
                 error: None,
             };
             match load_model(&root, name, dir, options, inspect, true) {
@@ -355,6 +358,7 @@ impl Repository {
                     report.warnings = warnings;
                     report.versions = entry.served_versions();
                     report.platform = platform_of(&entry.config);
+                    report.config = Some(entry.config.clone());
                     if entry.config.is_onnx()
                         && let Some(inspect) = inspect
                     {
@@ -628,6 +632,14 @@ fn load_model(
                 config.platform, config.backend
             ),
         });
+    }
+    if !any_backend && config.implicit_inputs > 0 {
+        return Err(config_error(
+            &config_path,
+            name,
+            "batch inputs, sequence-batching controls and states are inputs Triton's schedulers make; \
+             clo-pipeline does not make them, so it cannot run this model",
+        ));
     }
     if let Some(file) = &config.default_model_filename {
         check_name(file).map_err(|m| repo_err(&config_path, format!("default_model_filename: {m}")))?;
