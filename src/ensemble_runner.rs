@@ -65,7 +65,8 @@ impl Worker {
 impl Ensemble {
     /// Opens the repository at `path` (all models, or `load_models` and what they need; with
     /// `strict_model_config` false, configs are auto-completed from the ONNX files as Triton does), plans the
-    /// ensemble `name` (or the only one), and validates every loaded model against its ONNX file.
+    /// ensemble `name` (or the only one that no other ensemble runs), and validates every loaded model against
+    /// its ONNX file.
     pub fn load(
         path: &Path,
         name: Option<&str>,
@@ -86,7 +87,14 @@ impl Ensemble {
                 ),
             })?,
             None => {
-                let ensembles: Vec<_> = repository.models().filter(|m| m.is_ensemble()).collect();
+                // The only top-level ensemble: nested ensembles (steps of another one) are not candidates.
+                let nested = |name: &str| {
+                    repository.models().filter_map(|m| m.config.ensemble.as_ref()).any(|e| {
+                        e.steps.iter().any(|s| s.model_name == name)
+                    })
+                };
+                let ensembles: Vec<_> =
+                    repository.models().filter(|m| m.is_ensemble() && !nested(&m.config.name)).collect();
                 match ensembles.as_slice() {
                     [one] => *one,
                     [] => {

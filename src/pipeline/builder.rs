@@ -65,7 +65,7 @@ impl PipelineBuilder {
         }
     }
 
-    /// The ensemble to run (default: the repository's only ensemble).
+    /// The ensemble to run (default: the repository's only ensemble that no other ensemble runs as a step).
     pub fn ensemble(mut self, name: impl Into<String>) -> Self {
         self.ensemble = Some(name.into());
         self
