@@ -413,6 +413,21 @@ impl Repository {
                 report.error = Some(e);
             }
         }
+        if let Some(names) = &options.load_models {
+            // Triton's explicit mode: the named models and, through ensembles, what they run.
+            let mut keep: Vec<String> = names.clone();
+            let mut i = 0;
+            while let Some(name) = keep.get(i).cloned() {
+                i += 1;
+                let steps = loaded.get(&name).and_then(|e| e.config.ensemble.as_ref()).map(|s| s.steps.clone());
+                for s in steps.unwrap_or_default() {
+                    if !keep.contains(&s.model_name) {
+                        keep.push(s.model_name);
+                    }
+                }
+            }
+            reports.retain(|r| keep.contains(&r.name));
+        }
         Ok(reports)
     }
 
