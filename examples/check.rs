@@ -80,7 +80,8 @@ fn main() -> ExitCode {
             }
         }
     };
-    let signature = |rt: &Runtime, model: &str, file: &Path| -> clo_pipeline::Result<ModelSignature> { rt.signature(model, file) };
+    let signature =
+        |rt: &Runtime, model: &str, file: &Path| -> clo_pipeline::Result<ModelSignature> { rt.signature(model, file) };
     let inspect = runtime.as_ref().map(|rt| move |model: &str, file: &Path| signature(rt, model, file));
     let inspector: Option<Inspector<'_>> = inspect.as_ref().map(|f| f as Inspector<'_>);
     let reports = match Repository::check(&args.repository, &options, inspector) {

@@ -162,10 +162,9 @@ impl EnsemblePlan {
                 if let Some(prev) = producer.insert(value.clone(), Some(i)) {
                     let by = match prev {
                         None => "the ensemble's input".to_string(),
-                        Some(p) => format!(
-                            "step {p} (`{}`)",
-                            flat.get(p).map(|s| s.entry.config.name.as_str()).unwrap_or("?")
-                        ),
+                        Some(p) => {
+                            format!("step {p} (`{}`)", flat.get(p).map(|s| s.entry.config.name.as_str()).unwrap_or("?"))
+                        }
                     };
                     return Err(err(format!(
                         "tensor `{value}` is produced twice: by {by} and by step {i} (`{}`)",

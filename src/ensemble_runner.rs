@@ -89,9 +89,10 @@ impl Ensemble {
             None => {
                 // The only top-level ensemble: nested ensembles (steps of another one) are not candidates.
                 let nested = |name: &str| {
-                    repository.models().filter_map(|m| m.config.ensemble.as_ref()).any(|e| {
-                        e.steps.iter().any(|s| s.model_name == name)
-                    })
+                    repository
+                        .models()
+                        .filter_map(|m| m.config.ensemble.as_ref())
+                        .any(|e| e.steps.iter().any(|s| s.model_name == name))
                 };
                 let ensembles: Vec<_> =
                     repository.models().filter(|m| m.is_ensemble() && !nested(&m.config.name)).collect();

@@ -65,7 +65,8 @@ fn a_missing_config_is_completed_from_the_onnx_file() {
     // Strict (the default): a folder without config.pbtxt is no model, so the ensemble misses one.
     let err = Pipeline::builder(&repo.path).stage_mode(StageMode::Model).build().unwrap_err();
     assert!(
-        err.to_string().contains("ensemble ensemble contains models that are not available or ambiguous: efficientnet_v2"),
+        err.to_string()
+            .contains("ensemble ensemble contains models that are not available or ambiguous: efficientnet_v2"),
         "{err}"
     );
 
@@ -118,14 +119,17 @@ fn a_batching_model_gets_tritons_default_max_batch_size() {
     same_io(&config, &original);
     assert_eq!(config.inputs[0].dims, [3, 640, 640]);
     assert!(
-        warnings.iter().any(|w| w.contains("autofilled max_batch_size to 4 for model 'yolov8' since batching is supported")),
+        warnings
+            .iter()
+            .any(|w| w.contains("autofilled max_batch_size to 4 for model 'yolov8' since batching is supported")),
         "{warnings:?}"
     );
     // A model whose dims are fixed cannot batch: a max_batch_size without inputs or outputs is Triton's error.
     std::fs::write(repo.config("efficientnet_v2"), "platform: \"onnxruntime_onnx\"\nmax_batch_size: 2\n").unwrap();
     std::fs::write(repo.config("preprocessing"), "platform: \"onnxruntime_onnx\"\nmax_batch_size: 2\n").unwrap();
     let inspect = inspector();
-    let reports = Repository::check(&repo.path, &LoadOptions::default().strict_model_config(false), Some(&inspect)).unwrap();
+    let reports =
+        Repository::check(&repo.path, &LoadOptions::default().strict_model_config(false), Some(&inspect)).unwrap();
     let e = reports.iter().find(|r| r.name == "preprocessing").unwrap().error.as_ref().unwrap().to_string();
     assert!(
         e.contains("autofill failed for model 'preprocessing': model does not support batching while non-zero max_batch_size is specified"),
@@ -140,10 +144,16 @@ fn a_config_with_inputs_and_outputs_is_left_as_written() {
     let repo = copy_of(&src);
     repo.edit("yolov8", "max_batch_size: 4", "max_batch_size: 0");
     let inspect = inspector();
-    let reports = Repository::check(&repo.path, &LoadOptions::default().strict_model_config(false), Some(&inspect)).unwrap();
+    let reports =
+        Repository::check(&repo.path, &LoadOptions::default().strict_model_config(false), Some(&inspect)).unwrap();
     let r = reports.iter().find(|r| r.name == "yolov8").unwrap();
     assert_eq!(r.config.as_ref().unwrap().max_batch_size, 0);
     // ... so the strict comparison with the file applies, as in Triton.
     let e = r.error.as_ref().unwrap().to_string();
-    assert!(e.contains("the model expects 4 dimensions (shape [-1,3,640,640]) but the model configuration specifies 3 dimensions"), "{e}");
+    assert!(
+        e.contains(
+            "the model expects 4 dimensions (shape [-1,3,640,640]) but the model configuration specifies 3 dimensions"
+        ),
+        "{e}"
+    );
 }

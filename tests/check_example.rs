@@ -48,8 +48,8 @@ fn a_good_repository_is_ok_line_by_line() {
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 5, "{out}");
-    assert!(lines.iter().any(|l| *l == "ensemble\tversions [1]\tensemble\tOK"), "{out}");
-    assert!(lines.iter().any(|l| *l == "yolov8\tversions [1]\tonnxruntime_onnx\tOK"), "{out}");
+    assert!(lines.contains(&"ensemble\tversions [1]\tensemble\tOK"), "{out}");
+    assert!(lines.contains(&"yolov8\tversions [1]\tonnxruntime_onnx\tOK"), "{out}");
 
     let o = run(&["--json"], &fixtures().join("model_repository_batched"));
     assert_eq!(o.status.code(), Some(0));
@@ -80,7 +80,12 @@ fn a_bad_repository_exits_1_with_each_models_error() {
     let err = |m: &str| by_model[m]["error"].as_str().unwrap_or_default().to_string();
     assert!(err("yolov8").contains("yolov8/config.pbtxt:4:1: Message type \"inference.ModelConfig\" has no field named \"max_batch_sise\"; did you mean \"max_batch_size\"?"), "{}", err("yolov8"));
     assert!(err("efficientnet_v2").contains("model 'efficientnet_v2', tensor 'estimated_oil_pct': the model expects 2 dimensions (shape [1,1]) but the model configuration specifies 2 dimensions (shape [1,2])"), "{}", err("efficientnet_v2"));
-    assert!(err("ensemble").contains("ensemble 'ensemble' depends on 'yolov8' which is not valid. Model 'yolov8' failed with error:"), "{}", err("ensemble"));
+    assert!(
+        err("ensemble")
+            .contains("ensemble 'ensemble' depends on 'yolov8' which is not valid. Model 'yolov8' failed with error:"),
+        "{}",
+        err("ensemble")
+    );
     assert_eq!(by_model["preprocessing"]["ok"], true);
     // The text form: the same verdicts, one line each.
     let o = run(&[], &repo.path);
@@ -119,7 +124,11 @@ fn gpu_ids_of_the_target_machine() {
     assert_eq!(run(&["--config-only", "--gpus", "0,1"], &repo.path).status.code(), Some(0));
     let o = run(&["--config-only", "--gpus", "0"], &repo.path);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("instance group yolov8_0 of model yolov8 specifies invalid or unsupported gpu id 1"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("instance group yolov8_0 of model yolov8 specifies invalid or unsupported gpu id 1"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

@@ -245,7 +245,12 @@ fn a_detector_whose_real_output_shape_differs_from_its_config() {
                 Error::ModelMismatch { model, tensor, expected, found, .. } => {
                     assert_eq!((model.as_str(), tensor.as_str()), ("yolov8", "yolo_detections"), "{err}");
                     assert!(expected.contains("[1,300,6]"), "{file}: {err}");
-                    assert!(found.contains("(Triton: model 'yolov8', tensor 'yolo_detections': the model expects 3 dimensions"), "{file}: {err}");
+                    assert!(
+                        found.contains(
+                            "(Triton: model 'yolov8', tensor 'yolo_detections': the model expects 3 dimensions"
+                        ),
+                        "{file}: {err}"
+                    );
                 }
                 other => panic!("{file} {mode:?}: expected Error::ModelMismatch, got {other:?}"),
             }

@@ -99,9 +99,7 @@ fn a_nested_ensemble_gives_the_flat_ensembles_outputs() {
     let repo = nested_repo();
     let nested = Pipeline::builder(&repo.path).stage_mode(StageMode::Model).build().unwrap();
     let input = model_input(&rgb("coffee"));
-    let run = |p: &Pipeline| {
-        p.run_ensemble([("original_image_3840_2160", Tensor::F32(input.clone()))]).unwrap()
-    };
+    let run = |p: &Pipeline| p.run_ensemble([("original_image_3840_2160", Tensor::F32(input.clone()))]).unwrap();
     let (a, b) = (run(&flat), run(&nested));
     assert_eq!(a.len(), 3);
     for (name, t) in &a {
@@ -121,7 +119,11 @@ fn a_nested_ensemble_gives_the_flat_ensembles_outputs() {
 fn nested_ensembles_are_checked_as_triton_checks_them() {
     // The inner ensemble's declared output disagrees with its own step, and with the outer ensemble.
     let repo = nested_repo();
-    repo.edit("back", "output { name: \"oil\" data_type: TYPE_FP32 dims: [1, 1] }", "output { name: \"oil\" data_type: TYPE_FP32 dims: [1, 2] }");
+    repo.edit(
+        "back",
+        "output { name: \"oil\" data_type: TYPE_FP32 dims: [1, 1] }",
+        "output { name: \"oil\" data_type: TYPE_FP32 dims: [1, 2] }",
+    );
     let text = Repository::open(&repo.path).unwrap_err().to_string();
     assert!(
         text.contains("in ensemble back, ensemble tensor oil: inconsistent shape: [1,2] is inferred from model back while [1,1] is inferred from model efficientnet_v2"),
@@ -129,7 +131,11 @@ fn nested_ensembles_are_checked_as_triton_checks_them() {
     );
     // Only the outer use is wrong: the outer ensemble's declaration against the inner ensemble's.
     let repo = nested_repo();
-    repo.edit("ensemble", "output { name: \"estimated_oil_pct\" data_type: TYPE_FP32 dims: [1, 1] }", "output { name: \"estimated_oil_pct\" data_type: TYPE_FP32 dims: [1, 2] }");
+    repo.edit(
+        "ensemble",
+        "output { name: \"estimated_oil_pct\" data_type: TYPE_FP32 dims: [1, 1] }",
+        "output { name: \"estimated_oil_pct\" data_type: TYPE_FP32 dims: [1, 2] }",
+    );
     let text = Repository::open(&repo.path).unwrap_err().to_string();
     assert!(
         text.contains("in ensemble ensemble, ensemble tensor estimated_oil_pct: inconsistent shape: [1,2] is inferred from model ensemble while [1,1] is inferred from model back"),

@@ -123,9 +123,14 @@ fn explicit_load_list_follows_ensembles() {
         opts = opts.load_model(name);
     }
     assert_eq!(Repository::open_with(t.path(), &opts).unwrap().models().count(), 5);
-    let one = Repository::open_with(t.path(), &LoadOptions { load_models: Some(vec!["yolov8".into()]), ..LoadOptions::default() }).unwrap();
+    let one = Repository::open_with(
+        t.path(),
+        &LoadOptions { load_models: Some(vec!["yolov8".into()]), ..LoadOptions::default() },
+    )
+    .unwrap();
     assert_eq!(names(&one), ["yolov8"]);
-    let none = Repository::open_with(t.path(), &LoadOptions { load_models: Some(vec![]), ..LoadOptions::default() }).unwrap();
+    let none =
+        Repository::open_with(t.path(), &LoadOptions { load_models: Some(vec![]), ..LoadOptions::default() }).unwrap();
     assert_eq!(none.models().count(), 0);
 
     let (path, message) = repo_error(Repository::open_with(t.path(), &LoadOptions::default().load_model("yolov9")));
@@ -168,7 +173,8 @@ fn ensemble_references() {
         Err(Error::Ensemble { model, message }) => {
             assert_eq!(model, "ensemble");
             assert!(
-                message.contains("ensemble 'ensemble' depends on 'preprocessing' whose required version 2 is not loaded"),
+                message
+                    .contains("ensemble 'ensemble' depends on 'preprocessing' whose required version 2 is not loaded"),
                 "{message}"
             );
         }
@@ -248,7 +254,10 @@ fn version_policies() {
     let t = versioned(&vs, "version_policy: { specific: { versions: [4] } }");
     let (path, message) = repo_error(Repository::open(t.path()));
     assert!(path.ends_with("m"), "{}", path.display());
-    assert!(message.contains("at least one version must be available under the version policy of model 'm'"), "{message}");
+    assert!(
+        message.contains("at least one version must be available under the version policy of model 'm'"),
+        "{message}"
+    );
     assert!(message.contains("[1, 2, 3, 10]"), "{message}");
     // An empty `latest` has num_versions 0 (proto3), which serves nothing.
     let t = versioned(&vs, "version_policy: { latest: { } }");
@@ -277,7 +286,10 @@ fn layout_errors() {
     t.mkdir("m/old");
     let (path, message) = repo_error(Repository::open(t.path()));
     assert!(path.ends_with("m"));
-    assert!(message.contains("at least one version must be available under the version policy of model 'm'"), "{message}");
+    assert!(
+        message.contains("at least one version must be available under the version policy of model 'm'"),
+        "{message}"
+    );
     let t = guide_repo();
     fs::remove_dir_all(t.path().join("ensemble/1")).unwrap();
     let (path, message) = repo_error(Repository::open(t.path()));

@@ -30,12 +30,11 @@ fn extract(git: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("clo-l0-model-config-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let archive = Command::new("git")
-        .args(["--git-dir", git, "archive", "HEAD", "qa/L0_model_config"])
-        .output()
-        .unwrap();
+    let archive =
+        Command::new("git").args(["--git-dir", git, "archive", "HEAD", "qa/L0_model_config"]).output().unwrap();
     assert!(archive.status.success());
-    let mut tar = Command::new("tar").arg("-x").arg("-C").arg(&dir).stdin(std::process::Stdio::piped()).spawn().unwrap();
+    let mut tar =
+        Command::new("tar").arg("-x").arg("-C").arg(&dir).stdin(std::process::Stdio::piped()).spawn().unwrap();
     use std::io::Write;
     tar.stdin.take().unwrap().write_all(&archive.stdout).unwrap();
     assert!(tar.wait().unwrap().success());
@@ -82,8 +81,10 @@ enum Outcome {
     Skip(&'static str),
 }
 
+type Inspect = Box<dyn Fn(&str, &Path) -> clo_pipeline::Result<ModelSignature>>;
+
 struct Runner {
-    inspect: Box<dyn Fn(&str, &Path) -> clo_pipeline::Result<ModelSignature>>,
+    inspect: Inspect,
 }
 
 impl Runner {
@@ -195,7 +196,8 @@ fn tritons_model_config_cases() {
         d
     };
     let dirs = |p: &Path| -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(p).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        let mut v: Vec<PathBuf> =
+            std::fs::read_dir(p).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
         v.sort();
         v
     };
@@ -263,14 +265,14 @@ fn tritons_model_config_cases() {
                 copy_dir(&case, &repo);
             }
             add_versions(&repo);
-            let has_model = !(kind == "onnx")
-                || std::fs::read_dir(repo.join(&name).join("1")).map(|d| d.count() > 0).unwrap_or(false);
+            let has_model =
+                kind != "onnx" || std::fs::read_dir(repo.join(&name).join("1")).map(|d| d.count() > 0).unwrap_or(false);
             if !has_model {
                 results.push((label, Outcome::Skip("its ONNX model comes from Triton's test data")));
                 continue;
             }
-            let expected_dir = if single { repo.join(&name) } else { repo.join(&name) };
-            results.push((label, runner.expect_success(&repo, &expected_dir, &name)));
+            // The expected configs sit in the model's folder either way.
+            results.push((label, runner.expect_success(&repo, &repo.join(&name), &name)));
         }
     }
 

@@ -60,7 +60,13 @@ fn identity_typed(name: &str, mbs: i64, dims: &str, inputs: usize, outputs: usiz
 
 /// An ensemble `name` with FP32 input `data` and output `prob` of dims `[16]`, and the given steps.
 fn ensemble(name: &str, max_batch_size: i64, steps: &str, extra: &str) -> (String, String) {
-    ensemble_io(name, max_batch_size, steps, extra, "input { name: \"data\" data_type: TYPE_FP32 dims: [ 16 ] }\noutput { name: \"prob\" data_type: TYPE_FP32 dims: [ 16 ] }")
+    ensemble_io(
+        name,
+        max_batch_size,
+        steps,
+        extra,
+        "input { name: \"data\" data_type: TYPE_FP32 dims: [ 16 ] }\noutput { name: \"prob\" data_type: TYPE_FP32 dims: [ 16 ] }",
+    )
 }
 
 fn ensemble_io(name: &str, max_batch_size: i64, steps: &str, extra: &str, io: &str) -> (String, String) {
@@ -102,8 +108,10 @@ fn control(name: &str, kind: &str, values: &str) -> String {
     format!("{{ name: \"{name}\" control [ {{ kind: {kind} {values} }} ] }}")
 }
 
-/// (what Triton's case tests, the repository, the model that fails, the message).
-fn cases() -> Vec<(&'static str, Vec<(String, String)>, &'static str, String)> {
+/// What Triton's case tests, the repository, the model that fails, the message.
+type Case = (&'static str, Vec<(String, String)>, &'static str, String);
+
+fn cases() -> Vec<Case> {
     let seq = |controls: &[String]| format!("sequence_batching {{ control_input [ {} ] }}", controls.join(", "));
     let start = control("START", "CONTROL_SEQUENCE_START", "int32_false_true: [ 0, 1 ]");
     let ready = control("READY", "CONTROL_SEQUENCE_READY", "int32_false_true: [ 0, 1 ]");
@@ -269,17 +277,41 @@ fn the_same_repositories_without_the_faults_load() {
     // Every passing twin of the cases above: the checks do not reject what Triton accepts.
     let s1 = step("fp32_dim1_batch4", &[("INPUT0", "data")], &[("OUTPUT0", "prob")]);
     let good: Vec<Vec<(String, String)>> = vec![
-        vec![onnx("m", "batch_input [ { kind: BATCH_ELEMENT_COUNT target_name: \"B\" data_type: TYPE_FP32 source_input: \"INPUT\" } ]")],
+        vec![onnx(
+            "m",
+            "batch_input [ { kind: BATCH_ELEMENT_COUNT target_name: \"B\" data_type: TYPE_FP32 source_input: \"INPUT\" } ]",
+        )],
         vec![onnx("m", "batch_output [ { target_name: \"OUTPUT\" source_input: \"INPUT\" } ]")],
-        vec![onnx("m", "sequence_batching { oldest { preferred_batch_size: [ 8 ] } control_input [ { name: \"S\" control [ { kind: CONTROL_SEQUENCE_START bool_false_true: [ false, true ] } ] }, { name: \"C\" control [ { kind: CONTROL_SEQUENCE_CORRID data_type: TYPE_STRING } ] } ] }")],
-        vec![onnx("m", "dynamic_batching { preferred_batch_size: [ 4, 8 ] priority_levels: 3 default_priority_level: 2 priority_queue_policy { key: 3 value: { timeout_action: DELAY default_timeout_microseconds: 10 } } }")],
+        vec![onnx(
+            "m",
+            "sequence_batching { oldest { preferred_batch_size: [ 8 ] } control_input [ { name: \"S\" control [ { kind: CONTROL_SEQUENCE_START bool_false_true: [ false, true ] } ] }, { name: \"C\" control [ { kind: CONTROL_SEQUENCE_CORRID data_type: TYPE_STRING } ] } ] }",
+        )],
+        vec![onnx(
+            "m",
+            "dynamic_batching { preferred_batch_size: [ 4, 8 ] priority_levels: 3 default_priority_level: 2 priority_queue_policy { key: 3 value: { timeout_action: DELAY default_timeout_microseconds: 10 } } }",
+        )],
         vec![onnx("m", "dynamic_batching { preserve_ordering: true default_queue_policy { timeout_action: DELAY } }")],
-        vec![onnx("m", "instance_group [ { kind: KIND_GPU gpus: [ 0 ] }, { kind: KIND_CPU count: 2 }, { gpus: [ 0 ] } ]")],
+        vec![onnx(
+            "m",
+            "instance_group [ { kind: KIND_GPU gpus: [ 0 ] }, { kind: KIND_CPU count: 2 }, { gpus: [ 0 ] } ]",
+        )],
         vec![identity("fp32_dim1_batch4", 4, "16", 1, 1), ensemble("e", 4, &s1, "")],
         // A non-batching step shares a tensor with a batching one: [-1,16] against [16].
-        vec![identity("fp32_dim1_batch4", 4, "16", 1, 1), identity("nobatch", 0, "-1, 16", 1, 1),
-             ensemble_io("e", 0, &format!("{}, {}", step("nobatch", &[("INPUT0", "data")], &[("OUTPUT0", "t")]), step("fp32_dim1_batch4", &[("INPUT0", "t")], &[("OUTPUT0", "prob")])), "",
-                 "input { name: \"data\" data_type: TYPE_FP32 dims: [ -1, 16 ] }\noutput { name: \"prob\" data_type: TYPE_FP32 dims: [ -1, 16 ] }")],
+        vec![
+            identity("fp32_dim1_batch4", 4, "16", 1, 1),
+            identity("nobatch", 0, "-1, 16", 1, 1),
+            ensemble_io(
+                "e",
+                0,
+                &format!(
+                    "{}, {}",
+                    step("nobatch", &[("INPUT0", "data")], &[("OUTPUT0", "t")]),
+                    step("fp32_dim1_batch4", &[("INPUT0", "t")], &[("OUTPUT0", "prob")])
+                ),
+                "",
+                "input { name: \"data\" data_type: TYPE_FP32 dims: [ -1, 16 ] }\noutput { name: \"prob\" data_type: TYPE_FP32 dims: [ -1, 16 ] }",
+            ),
+        ],
     ];
     let options = LoadOptions::default().available_gpus([0]);
     let mut failures = Vec::new();
@@ -297,10 +329,7 @@ fn the_same_repositories_without_the_faults_load() {
 
 #[test]
 fn gpu_ids_are_checked_only_when_known() {
-    let repo = TempRepo::new(&[(
-        "m",
-        onnx("m", "instance_group [ { kind: KIND_GPU gpus: [ 3 ] } ]").1,
-    )]);
+    let repo = TempRepo::new(&[("m", onnx("m", "instance_group [ { kind: KIND_GPU gpus: [ 3 ] } ]").1)]);
     // Unknown GPUs: no verdict on id 3.
     assert!(repo.check(&LoadOptions::default())[0].error.is_none());
     // A machine without GPUs: an AUTO group that lists one becomes KIND_CPU, as in Triton.

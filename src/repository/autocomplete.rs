@@ -2,12 +2,12 @@
 //!
 //! Two parts, as in Triton:
 //!
-//! - [`complete_backend_fields`] (core's `AutoCompleteBackendFields`) runs for every model, also with
+//! - `complete_backend_fields` (core's `AutoCompleteBackendFields`) runs for every model, also with
 //!   `--strict-model-config=true`: an empty `name` becomes the folder's name, and `platform`, `backend` and
 //!   `default_model_filename` are filled from each other or, when none is given, from the files in the
 //!   first version folder (`model.onnx` means ONNX Runtime, `model.plan` TensorRT, `model.py` Python, ...; a
 //!   model named `name.backend` with nothing else uses that backend).
-//! - [`complete_from_model`] (the ONNX Runtime backend's `AutoCompleteConfig`) runs only without strict
+//! - `complete_from_model` (the ONNX Runtime backend's `AutoCompleteConfig`) runs only without strict
 //!   model config (`LoadOptions::strict_model_config(false)`): when the config lacks inputs or outputs,
 //!   they are read from the ONNX file. A model whose every input and output has a variable first dimension
 //!   supports batching: its `max_batch_size` becomes Triton's default, 4, when the config gives none (0),
@@ -145,12 +145,12 @@ fn complete(
     }
 
     // TensorRT
-    if backend.is_empty() {
-        if platform == "tensorrt_plan" || file == "model.plan" {
-            *backend = "tensorrt".into();
-        } else if bare(platform, file) && folder.entry("model.plan") == Some(false) {
-            *backend = "tensorrt".into();
-        }
+    if backend.is_empty()
+        && (platform == "tensorrt_plan"
+            || file == "model.plan"
+            || (bare(platform, file) && folder.entry("model.plan") == Some(false)))
+    {
+        *backend = "tensorrt".into();
     }
     if backend == "tensorrt" {
         set_if_empty(platform, "tensorrt_plan");
@@ -159,12 +159,12 @@ fn complete(
     }
 
     // ONNX Runtime (a model.onnx may be a file or, for a large model, a folder)
-    if backend.is_empty() {
-        if platform == "onnxruntime_onnx" || file == "model.onnx" {
-            *backend = "onnxruntime".into();
-        } else if bare(platform, file) && folder.entry("model.onnx").is_some() {
-            *backend = "onnxruntime".into();
-        }
+    if backend.is_empty()
+        && (platform == "onnxruntime_onnx"
+            || file == "model.onnx"
+            || (bare(platform, file) && folder.entry("model.onnx").is_some()))
+    {
+        *backend = "onnxruntime".into();
     }
     if backend == "onnxruntime" {
         set_if_empty(platform, "onnxruntime_onnx");
@@ -183,9 +183,9 @@ fn complete(
 
     // PyTorch (TorchScript and AOTInductor share the backend name "pytorch")
     if backend.is_empty() {
-        if platform == "pytorch_libtorch" || platform == "libtorch" || file == "model.pt" {
-            *backend = "pytorch".into();
-        } else if platform == "torch_aoti" || file == "model.pt2" {
+        // TorchScript (`libtorch` too) and AOTInductor.
+        let named = ["pytorch_libtorch", "libtorch", "torch_aoti"].contains(&platform.as_str());
+        if named || file == "model.pt" || file == "model.pt2" {
             *backend = "pytorch".into();
         } else if bare(platform, file) {
             if folder.entry("model.pt") == Some(false) {

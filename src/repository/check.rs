@@ -83,9 +83,7 @@ pub(crate) fn validate_model_config(c: View<'_>) -> Check {
             return Err(format!("unexpected platform type '{platform}' for {name}"));
         }
     } else if platform == "ensemble" {
-        return Err(format!(
-            "Ensemble model '{name}' must have platform type '{platform}' and empty backend type"
-        ));
+        return Err(format!("Ensemble model '{name}' must have platform type '{platform}' and empty backend type"));
     }
     if platform.is_empty() && backend.is_empty() {
         return Err(format!("must specify 'platform' or 'backend' for '{name}'"));
@@ -217,7 +215,12 @@ fn sequence_batching(sb: View<'_>, name: &str, max_batch_size: i64) -> Check {
 
 /// Triton's `GetBooleanSequenceControlProperties` (`boolean`) and `GetTypedSequenceControlProperties`: the
 /// data type of the control of `kind`, when one is given.
-fn sequence_control(sb: View<'_>, name: &str, kind: &str, boolean: bool) -> std::result::Result<Option<String>, String> {
+fn sequence_control(
+    sb: View<'_>,
+    name: &str,
+    kind: &str,
+    boolean: bool,
+) -> std::result::Result<Option<String>, String> {
     let mut seen_tensors: Vec<&str> = Vec::new();
     let mut found: Option<String> = None;
     for input in sb.msgs("control_input") {
@@ -295,9 +298,7 @@ struct Node {
 /// Triton's `ValidateEnsembleSchedulingConfig` (and `BuildEnsembleGraph`).
 fn ensemble_scheduling(c: View<'_>, name: &str) -> Check {
     if c.str("platform") != "ensemble" {
-        return Err(format!(
-            "ensemble scheduling cannot be set for model '{name}' whose platform is not ensemble"
-        ));
+        return Err(format!("ensemble scheduling cannot be set for model '{name}' whose platform is not ensemble"));
     }
     if c.count("instance_group") != 0 {
         return Err(format!("instance group should not be specified for ensemble '{name}'"));
@@ -379,9 +380,7 @@ fn ensemble_scheduling(c: View<'_>, name: &str) -> Check {
             if nodes.get(m).is_some_and(|x| x.ready) {
                 continue;
             }
-            let all_ready = nodes
-                .get(m)
-                .is_some_and(|x| x.prev.iter().all(|p| nodes.get(*p).is_some_and(|y| y.ready)));
+            let all_ready = nodes.get(m).is_some_and(|x| x.prev.iter().all(|p| nodes.get(*p).is_some_and(|y| y.ready)));
             if all_ready {
                 if let Some(slot) = nodes.get_mut(m) {
                     slot.ready = true;
@@ -543,9 +542,7 @@ fn io_shape(io: View<'_>, max_batch_size: i64, prefix: &str) -> Check {
         ));
     }
     if dims.iter().any(|&d| d < 1 && d != -1) {
-        return Err(format!(
-            "{prefix}dimension must be integer >= 1, or -1 to indicate a variable-size dimension"
-        ));
+        return Err(format!("{prefix}dimension must be integer >= 1, or -1 to indicate a variable-size dimension"));
     }
     if !has_reshape {
         return Ok(());
@@ -788,9 +785,7 @@ pub(crate) fn validate_ensemble(ensemble: &ModelConfig, models: &HashMap<String,
     let mut tensors: HashMap<String, TensorNode> = HashMap::new();
     for t in ensemble.inputs.iter().chain(&ensemble.outputs) {
         let dims = t.reshape.as_deref().unwrap_or(&t.dims);
-        tensors
-            .entry(t.name.clone())
-            .or_insert_with(|| TensorNode::new(name, batching, t.data_type.number(), dims));
+        tensors.entry(t.name.clone()).or_insert_with(|| TensorNode::new(name, batching, t.data_type.number(), dims));
     }
     for step in &sched.steps {
         let Some(model) = models.get(&step.model_name) else {
@@ -872,7 +867,8 @@ fn decoupled_branches(ensemble: &ModelConfig, models: &HashMap<String, ModelConf
             if done.get(i) == Some(&true) || !step.input_map.iter().all(|(_, v)| label.contains_key(v.as_str())) {
                 continue;
             }
-            let labels: Vec<usize> = step.input_map.iter().filter_map(|(_, v)| label.get(v.as_str()).copied()).collect();
+            let labels: Vec<usize> =
+                step.input_map.iter().filter_map(|(_, v)| label.get(v.as_str()).copied()).collect();
             let first = labels.first().copied().unwrap_or(0);
             if labels.iter().any(|l| *l != first) {
                 return Err(format!(

@@ -2,7 +2,7 @@
 //!
 //! Reading a config is Triton's sequence, each step in its own module:
 //!
-//! 1. the protobuf text is parsed ([`pbtxt`](super::pbtxt)) and held to Triton's whole `ModelConfig`
+//! 1. the protobuf text is parsed ([`pbtxt`]) and held to Triton's whole `ModelConfig`
 //!    schema (`schema`): an unknown or misspelt field (with the nearest known name), a wrong type, a bad
 //!    enum value, a singular field given twice, anywhere in the file, is an [`Error::ConfigSyntax`] with the
 //!    file, line and column;
@@ -511,7 +511,13 @@ mod tests {
 
     #[test]
     fn shapes_with_batch_and_reshape() {
-        let t = TensorConfig { name: "x".into(), data_type: DataType::Fp32, dims: vec![3, 4], reshape: None, optional: false };
+        let t = TensorConfig {
+            name: "x".into(),
+            data_type: DataType::Fp32,
+            dims: vec![3, 4],
+            reshape: None,
+            optional: false,
+        };
         assert_eq!(t.shape(0), vec![3, 4]);
         assert_eq!(t.shape(8), vec![-1, 3, 4]);
         let r = TensorConfig { reshape: Some(vec![12]), ..t.clone() };
@@ -549,8 +555,16 @@ mod tests {
     fn unknown_fields_are_errors_anywhere() {
         // The two examples: a misspelt top-level field, and a misspelt field inside an input.
         for (text, at, want) in [
-            (format!("{ONNX}max_batch_sise: 1"), (2, 1), "has no field named \"max_batch_sise\"; did you mean \"max_batch_size\"?"),
-            (with_tensor("name: \"x\" data_type: TYPE_FP32 dims: [4] reshpe { shape: [2, 2] }"), (2, 50), "\"inference.ModelInput\" has no field named \"reshpe\"; did you mean \"reshape\"?"),
+            (
+                format!("{ONNX}max_batch_sise: 1"),
+                (2, 1),
+                "has no field named \"max_batch_sise\"; did you mean \"max_batch_size\"?",
+            ),
+            (
+                with_tensor("name: \"x\" data_type: TYPE_FP32 dims: [4] reshpe { shape: [2, 2] }"),
+                (2, 50),
+                "\"inference.ModelInput\" has no field named \"reshpe\"; did you mean \"reshape\"?",
+            ),
             (format!("{ONNX}instance_group [ {{ kind: KIND_CPU cont: 2 }} ]"), (2, 35), "did you mean \"count\"?"),
             (format!("{ONNX}some_future_field: 3"), (2, 1), "has no field named \"some_future_field\""),
         ] {
@@ -579,7 +593,10 @@ mod tests {
         assert!(!c.decoupled);
         // Proto3: a scalar at its default may be given again; the last value is the one read.
         let c = cfg(
-            &format!("max_batch_size: 0\nmax_batch_size: 4\n{}", with_tensor("name: \"x\" data_type: 11 dims: 1 optional: t")),
+            &format!(
+                "max_batch_size: 0\nmax_batch_size: 4\n{}",
+                with_tensor("name: \"x\" data_type: 11 dims: 1 optional: t")
+            ),
             "m",
         );
         assert_eq!(c.max_batch_size, 4);
@@ -610,31 +627,82 @@ mod tests {
     fn tritons_messages() {
         let t = |s: &str| with_tensor(s);
         let cases: Vec<(String, &str)> = vec![
-            ("name: \"other\"\nplatform: \"onnxruntime_onnx\"".into(), "unexpected directory name 'm' for model 'other', directory name must equal model name"),
+            (
+                "name: \"other\"\nplatform: \"onnxruntime_onnx\"".into(),
+                "unexpected directory name 'm' for model 'other', directory name must equal model name",
+            ),
             (format!("{ONNX}max_batch_size: -1"), "'max_batch_size' must be non-negative value for m"),
             (t("name: \"x\" dims: 1"), "model input 'x' must specify 'data_type' for m"),
             (t("data_type: TYPE_FP32 dims: 1"), "model input must specify 'name' for m"),
             (t("name: \"x\" data_type: TYPE_FP32"), "model input 'x' must specify 'dims' for m"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: [1, 0]"), "model input 'x' dimension must be integer >= 1, or -1 to indicate a variable-size dimension for m"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: [2, 6] reshape { shape: [5] }"), "model input 'x' has different size for dims and reshape for m"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: [-1, 6] reshape { shape: [6] }"), "has different size for dims and reshape"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: [2, -1] reshape { shape: [2, -1, -1] }"), "has different number of variable-size dimensions for dims and reshape"),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: [1, 0]"),
+                "model input 'x' dimension must be integer >= 1, or -1 to indicate a variable-size dimension for m",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: [2, 6] reshape { shape: [5] }"),
+                "model input 'x' has different size for dims and reshape for m",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: [-1, 6] reshape { shape: [6] }"),
+                "has different size for dims and reshape",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: [2, -1] reshape { shape: [2, -1, -1] }"),
+                "has different number of variable-size dimensions for dims and reshape",
+            ),
             (t("name: \"x\" data_type: TYPE_FP32 dims: [2, -1, 6] reshape { shape: [1, 2, -1, 3, 2] }"), ""),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: [2, -1, 6] reshape { shape: [4, -1, 3] }"), "has different size for dims and reshape"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: 1 reshape { shape: [0] }"), "reshape dimensions must be integer >= 1"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: 1 reshape { shape: [] }"), "model input 'x' cannot have empty reshape for non-batching model as scalar tensors are not supported for m"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: [3, 4] format: FORMAT_NCHW"), "model input NHWC/NCHW require 3 dims for m"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: 1 is_shape_tensor: true"), "shape tensors are only supported for TensorRT platform for m"),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: [2, -1, 6] reshape { shape: [4, -1, 3] }"),
+                "has different size for dims and reshape",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: 1 reshape { shape: [0] }"),
+                "reshape dimensions must be integer >= 1",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: 1 reshape { shape: [] }"),
+                "model input 'x' cannot have empty reshape for non-batching model as scalar tensors are not supported for m",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: [3, 4] format: FORMAT_NCHW"),
+                "model input NHWC/NCHW require 3 dims for m",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: 1 is_shape_tensor: true"),
+                "shape tensors are only supported for TensorRT platform for m",
+            ),
             ("max_batch_size: 0".into(), "Invalid model name: Could not determine backend for model 'm'"),
-            ("platform: \"tensorrt_plan\" backend: \"onnxruntime\"".into(), "unexpected 'platform' and 'backend' pair, got:tensorrt_plan, onnxruntime"),
+            (
+                "platform: \"tensorrt_plan\" backend: \"onnxruntime\"".into(),
+                "unexpected 'platform' and 'backend' pair, got:tensorrt_plan, onnxruntime",
+            ),
             ("platform: \"foo\"".into(), "unexpected platform type 'foo' for m"),
-            ("platform: \"ensemble\"".into(), "ensemble scheduling must be set for ensemble m whose platform is ensemble"),
-            (format!("{ONNX}ensemble_scheduling {{ step {{ model_name: \"a\" }} }}"), "ensemble scheduling cannot be set for model 'm' whose platform is not ensemble"),
+            (
+                "platform: \"ensemble\"".into(),
+                "ensemble scheduling must be set for ensemble m whose platform is ensemble",
+            ),
+            (
+                format!("{ONNX}ensemble_scheduling {{ step {{ model_name: \"a\" }} }}"),
+                "ensemble scheduling cannot be set for model 'm' whose platform is not ensemble",
+            ),
             ("platform: \"ensemble\" ensemble_scheduling { }".into(), "must specify 'step' for ensemble 'm'"),
-            ("platform: \"ensemble\" backend: \"x\"".into(), "Ensemble model 'm' must have platform type 'ensemble' and empty backend type"),
-            (format!("{ONNX}max_batch_size: 8 dynamic_batching {{ preferred_batch_size: [16] }}"), "dynamic batching preferred size must be <= max batch size for m"),
-            (format!("{ONNX}instance_group {{ kind: KIND_CPU gpus: [0] }}"), "instance group m_0 of model m has kind KIND_CPU but specifies one or more GPUs"),
-            (format!("{ONNX}instance_group {{ kind: KIND_GPU gpus: [-1] }}"), "instance group m_0 of model m specifies invalid or unsupported gpu id -1."),
+            (
+                "platform: \"ensemble\" backend: \"x\"".into(),
+                "Ensemble model 'm' must have platform type 'ensemble' and empty backend type",
+            ),
+            (
+                format!("{ONNX}max_batch_size: 8 dynamic_batching {{ preferred_batch_size: [16] }}"),
+                "dynamic batching preferred size must be <= max batch size for m",
+            ),
+            (
+                format!("{ONNX}instance_group {{ kind: KIND_CPU gpus: [0] }}"),
+                "instance group m_0 of model m has kind KIND_CPU but specifies one or more GPUs",
+            ),
+            (
+                format!("{ONNX}instance_group {{ kind: KIND_GPU gpus: [-1] }}"),
+                "instance group m_0 of model m specifies invalid or unsupported gpu id -1.",
+            ),
         ];
         let mut failures = Vec::new();
         for (text, want) in cases {

@@ -218,7 +218,11 @@ impl Repository {
 
     /// Like [`Repository::open_with`], reading model files' signatures with `inspect` where
     /// auto-completion needs them (`strict_model_config(false)`).
-    pub fn open_inspecting(path: impl AsRef<Path>, options: &LoadOptions, inspect: Inspector<'_>) -> Result<Repository> {
+    pub fn open_inspecting(
+        path: impl AsRef<Path>,
+        options: &LoadOptions,
+        inspect: Inspector<'_>,
+    ) -> Result<Repository> {
         let repo = Self::open_inner(path.as_ref(), options, Some(inspect))?;
         repo.check_ensembles()?;
         Ok(repo)
@@ -329,7 +333,11 @@ impl Repository {
     /// that fails does not stop the others; an ensemble whose step fails fails with Triton's "depends on"
     /// message. Models of other backends are checked as far as their configs go. Errors about the
     /// repository itself (not a folder, an unknown name in `load_models`) are returned as `Err`.
-    pub fn check(path: impl AsRef<Path>, options: &LoadOptions, inspect: Option<Inspector<'_>>) -> Result<Vec<ModelCheck>> {
+    pub fn check(
+        path: impl AsRef<Path>,
+        options: &LoadOptions,
+        inspect: Option<Inspector<'_>>,
+    ) -> Result<Vec<ModelCheck>> {
         let given = path.as_ref();
         let root = fs::canonicalize(given).map_err(|e| Error::io(given, e))?;
         if !root.is_dir() {
@@ -390,11 +398,8 @@ impl Repository {
             let name = &report.name;
             let err = |message: String| Error::Ensemble { model: name.clone(), message };
             let steps = entry.config.ensemble.as_ref().map(|s| s.steps.as_slice()).unwrap_or_default();
-            let missing: BTreeSet<&str> = steps
-                .iter()
-                .map(|s| s.model_name.as_str())
-                .filter(|m| !candidates.contains_key(*m))
-                .collect();
+            let missing: BTreeSet<&str> =
+                steps.iter().map(|s| s.model_name.as_str()).filter(|m| !candidates.contains_key(*m)).collect();
             let result = if !missing.is_empty() {
                 Err(err(format!(
                     "ensemble {name} contains models that are not available or ambiguous: {}",
@@ -407,7 +412,8 @@ impl Repository {
                     "ensemble '{name}' depends on '{dep}' which is not valid. Model '{dep}' failed with error: {why}"
                 )))
             } else {
-                ensemble_checks(entry, &loaded).and_then(|()| crate::ensemble::EnsemblePlan::build(&repo, entry).map(drop))
+                ensemble_checks(entry, &loaded)
+                    .and_then(|()| crate::ensemble::EnsemblePlan::build(&repo, entry).map(drop))
             };
             if let Err(e) = result {
                 report.error = Some(e);
@@ -464,7 +470,10 @@ fn ensemble_checks(entry: &ModelEntry, models: &BTreeMap<String, ModelEntry>) ->
     for step in steps {
         let served = models.get(&step.model_name).map(ModelEntry::served_versions).unwrap_or_default();
         if served.is_empty() {
-            return Err(err(format!("ensemble '{name}' depends on '{}' which has no loaded version.", step.model_name)));
+            return Err(err(format!(
+                "ensemble '{name}' depends on '{}' which has no loaded version.",
+                step.model_name
+            )));
         }
         if step.model_version >= 0 && !served.contains(&step.model_version) {
             return Err(err(format!(

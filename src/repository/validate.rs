@@ -91,7 +91,10 @@ pub fn validate_model(entry: &ModelEntry, model_file: &Path, sig: &ModelSignatur
         let declared: Vec<&str> = config.inputs.iter().map(|t| t.name.as_str()).collect();
         return Err(mismatch(
             tensor,
-            format!("{expected_count} inputs ({})", if declared.is_empty() { "none".into() } else { declared.join(", ") }),
+            format!(
+                "{expected_count} inputs ({})",
+                if declared.is_empty() { "none".into() } else { declared.join(", ") }
+            ),
             format!("{} inputs ({})", sig.inputs.len(), names(&sig.inputs)),
             format!(
                 "unable to load model '{name}', configuration expects {expected_count} inputs, model provides {}",
@@ -181,9 +184,8 @@ fn compare(
         }
         return Ok(());
     }
-    let matches = |full: &[i64]| {
-        file.len() == full.len() && file.iter().zip(full).all(|(m, c)| (!exact && *m == -1) || m == c)
-    };
+    let matches =
+        |full: &[i64]| file.len() == full.len() && file.iter().zip(full).all(|(m, c)| (!exact && *m == -1) || m == c);
     if mbs > 0 {
         if file.first() != Some(&-1) {
             return Err(format!(
@@ -279,8 +281,11 @@ output { name: "det" data_type: TYPE_FP32 dims: [1, 300, 6] }"#;
         )
         .unwrap();
         // A dynamic output dim must be declared -1 (outputs compare exactly), and a config -1 needs the file's -1.
-        let (t, _, _, triton) =
-            mismatch_triton(validate_model(&e, file, &sig(&[("images", F, &[1, 3, 640, 640])], &[("det", F, &[1, -1, 6])])));
+        let (t, _, _, triton) = mismatch_triton(validate_model(
+            &e,
+            file,
+            &sig(&[("images", F, &[1, 3, 640, 640])], &[("det", F, &[1, -1, 6])]),
+        ));
         assert_eq!(t, "det");
         assert_eq!(
             triton,
@@ -290,7 +295,11 @@ output { name: "det" data_type: TYPE_FP32 dims: [1, 300, 6] }"#;
         let dynamic = entry(&YOLO.replace("dims: [1, 300, 6]", "dims: [1, -1, 6]"));
         validate_model(&dynamic, file, &sig(&[("images", F, &[1, 3, 640, 640])], &[("det", F, &[1, -1, 6])])).unwrap();
         let dynamic = entry(&YOLO.replace("dims: [1, 3, 640, 640]", "dims: [1, 3, -1, -1]"));
-        mismatch(validate_model(&dynamic, file, &sig(&[("images", F, &[1, 3, 640, 640])], &[("det", F, &[1, 300, 6])])));
+        mismatch(validate_model(
+            &dynamic,
+            file,
+            &sig(&[("images", F, &[1, 3, 640, 640])], &[("det", F, &[1, 300, 6])]),
+        ));
     }
 
     #[test]
@@ -322,8 +331,11 @@ output { name: "det" data_type: TYPE_FP32 dims: [1, 300, 6] }"#;
             mismatch(validate_model(&e, file, &sig(&[("images", F, &[1, 3, 640, 640])], &[("other", F, &[1])])));
         assert_eq!(t, "det");
         assert_eq!(found, "no such output (the file's outputs: other)");
-        let (t, exp, found, triton) =
-            mismatch_triton(validate_model(&e, file, &sig(&[("images", F, &[1, 3, 640, 640]), ("scale", F, &[1])], &out)));
+        let (t, exp, found, triton) = mismatch_triton(validate_model(
+            &e,
+            file,
+            &sig(&[("images", F, &[1, 3, 640, 640]), ("scale", F, &[1])], &out),
+        ));
         assert_eq!(t, "scale");
         assert_eq!(exp, "1 inputs (images)");
         assert_eq!(found, "2 inputs (images, scale)");
