@@ -2,7 +2,7 @@
 //! `resize_to_nchw` to 3840 × 2160 (identity copy and a 1920 × 1080 upscale). Device: the CPU, rayon's
 //! global pool (all cores).
 
-use clo_pipeline::ops::{CropBox, Geometry, cpu};
+use clo_pipeline::stages::{CropBox, Geometry, crop, letterbox, resize};
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 
 fn frame(w: usize, h: usize) -> Vec<u8> {
@@ -25,27 +25,29 @@ fn stages(c: &mut Criterion) {
     let s = g.crop as usize;
 
     let mut lb = vec![0.0_f32; 3 * t * t];
-    c.bench_function("cpu/letterbox 3840x2160 -> 640", |b| b.iter(|| cpu::letterbox(black_box(&f), w, h, &g, &mut lb)));
+    c.bench_function("cpu/letterbox 3840x2160 -> 640", |b| {
+        b.iter(|| letterbox::cpu::letterbox(black_box(&f), w, h, &g, &mut lb))
+    });
 
     let mut crop = vec![0.0_f32; 3 * s * s];
     let boxed = CropBox { x1: 1200.5, y1: 700.25, x2: 2400.75, y2: 1500.5 };
     c.bench_function("cpu/crop_resize 3840x2160 box 1200x800 -> 384", |b| {
-        b.iter(|| cpu::crop_resize(black_box(&f), w, h, &boxed, g.crop, g.scale, &mut crop))
+        b.iter(|| crop::cpu::crop_resize(black_box(&f), w, h, &boxed, g.crop, g.scale, &mut crop))
     });
     let full = CropBox::full_frame(w, h);
     c.bench_function("cpu/crop_resize 3840x2160 full frame -> 384", |b| {
-        b.iter(|| cpu::crop_resize(black_box(&f), w, h, &full, g.crop, g.scale, &mut crop))
+        b.iter(|| crop::cpu::crop_resize(black_box(&f), w, h, &full, g.crop, g.scale, &mut crop))
     });
 
     let mut big = vec![0.0_f32; 3 * w as usize * h as usize];
     let mut group = c.benchmark_group("cpu/resize_to_nchw");
     group.sample_size(20);
     group.bench_function("3840x2160 -> 3840x2160 (copy)", |b| {
-        b.iter(|| cpu::resize_to_nchw(black_box(&f), w, h, w, h, 1.0, &mut big))
+        b.iter(|| resize::cpu::resize_to_nchw(black_box(&f), w, h, w, h, 1.0, &mut big))
     });
     let half = frame(1920, 1080);
     group.bench_function("1920x1080 -> 3840x2160", |b| {
-        b.iter(|| cpu::resize_to_nchw(black_box(&half), 1920, 1080, w, h, 1.0, &mut big))
+        b.iter(|| resize::cpu::resize_to_nchw(black_box(&half), 1920, 1080, w, h, 1.0, &mut big))
     });
     group.finish();
 }

@@ -40,123 +40,86 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Instant;
 
+#[path = "support/mod.rs"]
+mod support;
+
 use clo_pipeline::{Pipeline, StageMode};
 use serde_json::{Value, json};
 
-const HELP: &str = "\
-usage: batch --output FILE [OPTIONS] INPUT...
-
-INPUT: a folder (recursive: .jpg .jpeg .png), a glob pattern, @LIST (one path per line), or an image file.
-
-options:
-  --output FILE        JSONL output (required); `{shard}` is replaced by the shard index
-  --list FILE          a list file, one image path per line (same as @FILE)
-  --resume             continue FILE: skip inputs already recorded, truncate a torn last line
-  --overwrite          start FILE over when it already has records
-  --shard I/N          process only shard I of N (stable hash of the relative path)
-  --shards N           N shards, index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job)
-  --threads N          inference workers sharing one pipeline (default: CPU count)
-  --decoders N         image decoding threads (default: --threads)
-  --save-crops DIR     save each estimator crop as DIR/<relative path>.png
-  --stage-mode MODE    auto, model or native (default auto)
-  --repository DIR     Triton model repository (default tests/fixtures/model_repository)
-  --progress WHEN      auto (on a terminal), always or never (default auto)
-  -h, --help           this help
-
-environment: JOB_COMPLETION_INDEX, JOB_COMPLETIONS (shard index and count), ORT_DYLIB_PATH (ONNX Runtime)";
+/// The CLO pipeline over many images: one JSON line per image (or a typed error record).
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "batch",
+    args_override_self = true,
+    version,
+    after_help = "INPUT: a folder (recursive: .jpg .jpeg .png), a glob pattern, @LIST (one path per line), or an \
+image file.\n\nEnvironment: JOB_COMPLETION_INDEX, JOB_COMPLETIONS (shard index and count), ORT_DYLIB_PATH (ONNX \
+Runtime), RUST_LOG (log filter, default warn)."
+)]
+struct Args {
+    /// Folders, glob patterns, @LIST files or image files.
+    #[arg(value_name = "INPUT", required_unless_present = "list")]
+    inputs: Vec<String>,
+    /// JSONL output; `{shard}` is replaced by the shard index.
+    #[arg(long, value_name = "FILE")]
+    output: String,
+    /// A list file, one image path per line (same as @FILE); repeatable.
+    #[arg(long, value_name = "FILE")]
+    list: Vec<String>,
+    /// Continue FILE: skip inputs already recorded, truncate a torn last line.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
+    /// Start FILE over when it already has records.
+    #[arg(long)]
+    overwrite: bool,
+    /// Process only shard I of N (stable hash of the relative path).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(u64, u64)>,
+    /// N shards, the index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    shards: Option<u64>,
+    /// Inference workers sharing one pipeline (default: the CPU count).
+    #[arg(long, value_name = "N", default_value_t = cores(), value_parser = positive)]
+    threads: usize,
+    /// Image decoding threads (default: --threads).
+    #[arg(long, value_name = "N", value_parser = positive)]
+    decoders: Option<usize>,
+    /// Save each estimator crop as DIR/<relative path>.png.
+    #[arg(long, value_name = "DIR")]
+    save_crops: Option<PathBuf>,
+    /// auto, model or native.
+    #[arg(long, value_name = "MODE", default_value_t = StageMode::Auto)]
+    stage_mode: StageMode,
+    /// The Triton model repository.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "tests/fixtures/model_repository",
+        visible_alias = "model-repository"
+    )]
+    repository: PathBuf,
+    /// Progress bar: auto (on a terminal), always or never.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    progress: String,
+}
 
 const SYNC_EVERY: usize = 32;
 const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 
-struct Args {
-    inputs: Vec<String>,
-    output: String,
-    resume: bool,
-    overwrite: bool,
-    shard: Option<(u64, u64)>,
-    shards: Option<u64>,
-    threads: usize,
-    decoders: Option<usize>,
-    save_crops: Option<PathBuf>,
-    mode: StageMode,
-    repository: PathBuf,
-    progress: String,
+fn cores() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn parse_args(argv: impl Iterator<Item = String>) -> Result<Args, String> {
-    let cores = thread::available_parallelism().map_or(1, |n| n.get());
-    let mut a = Args {
-        inputs: Vec::new(),
-        output: String::new(),
-        resume: false,
-        overwrite: false,
-        shard: None,
-        shards: None,
-        threads: cores,
-        decoders: None,
-        save_crops: None,
-        mode: StageMode::Auto,
-        repository: PathBuf::from("tests/fixtures/model_repository"),
-        progress: "auto".into(),
-    };
-    let mut it = argv;
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| inline.clone().or_else(|| it.next()).ok_or(format!("{name} needs a value"));
-        match flag.as_str() {
-            "--output" => a.output = value("--output")?,
-            "--list" => a.inputs.push(format!("@{}", value("--list")?)),
-            "--resume" => a.resume = true,
-            "--overwrite" => a.overwrite = true,
-            "--shard" => {
-                let v = value("--shard")?;
-                let parsed = v.split_once('/').and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
-                match parsed {
-                    Some((i, n)) if n > 0 && i < n => a.shard = Some((i, n)),
-                    _ => return Err(format!("--shard takes I/N with 0 <= I < N, not {v:?}")),
-                }
-            }
-            "--shards" => a.shards = Some(positive(&value("--shards")?, "--shards")? as u64),
-            "--threads" => a.threads = positive(&value("--threads")?, "--threads")?,
-            "--decoders" => a.decoders = Some(positive(&value("--decoders")?, "--decoders")?),
-            "--save-crops" => a.save_crops = Some(value("--save-crops")?.into()),
-            "--repository" => a.repository = value("--repository")?.into(),
-            "--stage-mode" => {
-                a.mode = match value("--stage-mode")?.as_str() {
-                    "auto" => StageMode::Auto,
-                    "model" => StageMode::Model,
-                    "native" => StageMode::Native,
-                    other => return Err(format!("--stage-mode takes auto, model or native, not {other:?}")),
-                }
-            }
-            "--progress" => {
-                a.progress = value("--progress")?;
-                if !["auto", "always", "never"].contains(&a.progress.as_str()) {
-                    return Err(format!("--progress takes auto, always or never, not {:?}", a.progress));
-                }
-            }
-            "-h" | "--help" => return Err(HELP.to_string()),
-            s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option {s}\n\n{HELP}")),
-            _ => a.inputs.push(arg),
-        }
+fn parse_shard(v: &str) -> Result<(u64, u64), String> {
+    let parsed = v.split_once('/').and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
+    match parsed {
+        Some((i, n)) if n > 0 && i < n => Ok((i, n)),
+        _ => Err(format!("takes I/N with 0 <= I < N, not {v:?}")),
     }
-    if a.output.is_empty() {
-        return Err(format!("--output FILE is required\n\n{HELP}"));
-    }
-    if a.inputs.is_empty() {
-        return Err(format!("no INPUT given\n\n{HELP}"));
-    }
-    if a.resume && a.overwrite {
-        return Err("--resume and --overwrite contradict each other".into());
-    }
-    Ok(a)
 }
 
-fn positive(v: &str, name: &str) -> Result<usize, String> {
-    v.parse::<usize>().ok().filter(|&n| n > 0).ok_or(format!("{name} takes a positive integer, not {v:?}"))
+fn positive(v: &str) -> Result<usize, String> {
+    v.parse::<usize>().ok().filter(|&n| n > 0).ok_or(format!("takes a positive integer, not {v:?}"))
 }
 
 /// Which shard this process runs: `--shard`, else `--shards`/`JOB_COMPLETIONS` with `JOB_COMPLETION_INDEX`.
@@ -167,7 +130,7 @@ fn resolve_shard(a: &Args) -> Result<Option<(u64, u64)>, String> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let count = match (a.shards, env("JOB_COMPLETIONS")) {
         (Some(n), _) => Some(n),
-        (None, Some(v)) => Some(positive(v.trim(), "JOB_COMPLETIONS")? as u64),
+        (None, Some(v)) => Some(positive(v.trim()).map_err(|e| format!("JOB_COMPLETIONS {e}"))? as u64),
         (None, None) => None,
     };
     match (count, env("JOB_COMPLETION_INDEX")) {
@@ -416,12 +379,19 @@ fn run(args: Args) -> Result<(), String> {
     let t_build = Instant::now();
     let pipeline = Arc::new(
         Pipeline::builder(&args.repository)
-            .stage_mode(args.mode)
+            .stage_mode(args.stage_mode)
             .intra_threads((cores / threads).max(1))
             .build()
             .map_err(|e| e.to_string())?,
     );
     let build_s = t_build.elapsed().as_secs_f64();
+    let (pre, post) = pipeline.stage_modes();
+    eprintln!(
+        "batch: pipeline over {} on {}: preprocess {pre}, postprocess {post} (asked: {})",
+        args.repository.display(),
+        pipeline.device().device,
+        args.stage_mode
+    );
 
     let show = match args.progress.as_str() {
         "always" => true,
@@ -533,17 +503,9 @@ fn infer_loop(pipeline: &Pipeline, rx: &Mutex<Receiver<Decoded>>, tx: &SyncSende
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) if e == HELP => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    support::init_tracing();
+    let mut args = <Args as clap::Parser>::parse();
+    args.inputs.extend(args.list.iter().map(|l| format!("@{l}")));
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

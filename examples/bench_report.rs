@@ -6,18 +6,52 @@
 //! Internal: bench_report --rss-probe THREADS --repo DIR --frame PNG [--intra N] [--inter N]
 //!   prints the process's peak RSS (VmHWM, MB) after THREADS threads ran two native frames each at once.
 
-use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use clap::Parser;
 
 use clo_pipeline::image::{self, DynamicImage};
 use clo_pipeline::{Inference, Pipeline, StageMode, StageTimings};
 
-fn arg(args: &HashMap<String, String>, k: &str) -> String {
-    args.get(k).cloned().unwrap_or_else(|| panic!("missing --{k}"))
-}
-
-fn num(args: &HashMap<String, String>, k: &str, d: usize) -> usize {
-    args.get(k).map(|v| v.parse().expect("a number")).unwrap_or(d)
+/// The crate's half of scripts/bench-report.sh: times one 3840x2160 frame and writes a Markdown section of
+/// ratios against the Python baseline's JSON.
+#[derive(Parser, Debug)]
+#[command(name = "bench_report")]
+struct Args {
+    /// The Triton model repository.
+    #[arg(long, value_name = "DIR")]
+    repo: PathBuf,
+    /// The frame (PNG).
+    #[arg(long, value_name = "PNG")]
+    frame: PathBuf,
+    /// The Python baseline's JSON (scripts/python_baseline.py).
+    #[arg(long, value_name = "JSON", required_unless_present = "rss_probe")]
+    baseline: Option<PathBuf>,
+    /// The section's label.
+    #[arg(long, value_name = "TEXT", required_unless_present = "rss_probe")]
+    label: Option<String>,
+    /// The Markdown file to write.
+    #[arg(long, value_name = "FILE.md", required_unless_present = "rss_probe")]
+    out: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads (0: its default).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    intra: usize,
+    /// ONNX Runtime inter-op threads (0: its default).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    inter: usize,
+    /// Timed frames.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    runs: usize,
+    /// Untimed frames first.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    warmup: usize,
+    /// Frames per infer_batch call (and threads of the RSS probe).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    batch: usize,
+    /// Internal: print the peak RSS (VmHWM, MB) after THREADS threads ran two native frames each at once.
+    #[arg(long, value_name = "THREADS", hide = true)]
+    rss_probe: Option<usize>,
 }
 
 fn vm_hwm_mb() -> f64 {
@@ -45,11 +79,11 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn pipeline(args: &HashMap<String, String>, mode: StageMode, batch: usize) -> Pipeline {
-    Pipeline::builder(arg(args, "repo"))
+fn pipeline(args: &Args, mode: StageMode, batch: usize) -> Pipeline {
+    Pipeline::builder(&args.repo)
         .stage_mode(mode)
-        .intra_threads(num(args, "intra", 0))
-        .inter_threads(num(args, "inter", 0))
+        .intra_threads(args.intra)
+        .inter_threads(args.inter)
         .batch_threads(batch)
         .build()
         .expect("pipeline")
@@ -85,8 +119,8 @@ fn time_stages(p: &Pipeline, f: &[u8], w: u32, h: u32, warmup: usize, runs: usiz
     }
 }
 
-fn rss_probe(args: &HashMap<String, String>, threads: usize) {
-    let img = image::open(arg(args, "frame")).expect("frame").to_rgb8();
+fn rss_probe(args: &Args, threads: usize) {
+    let img = image::open(&args.frame).expect("frame").to_rgb8();
     let p = pipeline(args, StageMode::Native, 1);
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -100,34 +134,29 @@ fn rss_probe(args: &HashMap<String, String>, threads: usize) {
     println!("{:.0}", vm_hwm_mb());
 }
 
-fn probe(threads: usize, args: &HashMap<String, String>) -> String {
+fn probe(threads: usize, args: &Args) -> String {
     let exe = std::env::current_exe().expect("exe");
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["--rss-probe", &threads.to_string()]);
-    for k in ["repo", "frame", "intra", "inter"] {
-        if let Some(v) = args.get(k) {
-            cmd.args([format!("--{k}"), v.clone()]);
-        }
-    }
+    cmd.arg("--repo").arg(&args.repo).arg("--frame").arg(&args.frame);
+    cmd.args(["--intra", &args.intra.to_string(), "--inter", &args.inter.to_string()]);
     let out = cmd.output().expect("rss probe");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn main() {
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let args: HashMap<String, String> =
-        raw.chunks(2).filter_map(|c| Some((c[0].strip_prefix("--")?.to_string(), c.get(1)?.clone()))).collect();
-    if let Some(t) = args.get("rss-probe") {
-        return rss_probe(&args, t.parse().expect("threads"));
+    let args = Args::parse();
+    if let Some(t) = args.rss_probe {
+        return rss_probe(&args, t);
     }
-    let (warmup, runs) = (num(&args, "warmup", 1), num(&args, "runs", 5));
-    let batch = num(&args, "batch", 2);
+    let (warmup, runs, batch) = (args.warmup, args.runs, args.batch);
+    let baseline = args.baseline.as_ref().expect("clap requires --baseline");
     let base: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(arg(&args, "baseline")).expect("baseline json")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(baseline).expect("baseline json")).expect("json");
     let b = |k: &str| base["median_ms"][k].as_f64().unwrap_or(f64::NAN);
 
     // Decode, as the baseline does (PNG -> u8 RGB).
-    let frame_path = arg(&args, "frame");
+    let frame_path = args.frame.display().to_string();
     let mut dec = Vec::new();
     let mut img = None;
     for _ in 0..warmup + runs {
@@ -170,13 +199,12 @@ fn main() {
     let base_e2e = b("end_to_end_from_u8");
     let nets = native.detect + native.estimate;
     let mut md = String::new();
-    let label = arg(&args, "label");
+    let label = args.label.clone().unwrap_or_default();
     md += &format!("## {label}\n\n");
     md += &format!(
         "Frame `{frame_path}` ({w}x{h}); medians over {runs} runs after {warmup} warm-up; intra-op threads {}, \
          inter-op threads {} (0 = ONNX Runtime's default) for the crate and the baseline alike.\n\n",
-        num(&args, "intra", 0),
-        num(&args, "inter", 0)
+        args.intra, args.inter
     );
     md += "| ratio | value | from (ms or frames/s) | target |\n|---|---|---|---|\n";
     let row = |md: &mut String, name: &str, a: f64, bv: f64, target: &str| {
@@ -227,6 +255,6 @@ fn main() {
          each): {rss_n} MB; Python baseline process: {:.0} MB.\n\n",
         base["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
     );
-    std::fs::write(arg(&args, "out"), &md).expect("write");
+    std::fs::write(args.out.as_ref().expect("clap requires --out"), &md).expect("write");
     print!("{md}");
 }

@@ -16,6 +16,9 @@ use clap::Parser;
 use clo_pipeline::repository::{Inspector, LoadOptions, ModelSignature, Repository};
 use clo_pipeline::runtime::Runtime;
 
+#[path = "support/mod.rs"]
+mod support;
+
 /// Checks a Triton model repository as Triton would load it (nothing is run).
 #[derive(Parser, Debug)]
 #[command(name = "check", version)]
@@ -61,6 +64,7 @@ fn parse_gpus(s: &str) -> Result<Gpus, String> {
 }
 
 fn main() -> ExitCode {
+    support::init_tracing();
     let args = Args::parse();
     let mut options = LoadOptions::default().strict_model_config(args.strict_model_config);
     if !args.load_models.is_empty() {

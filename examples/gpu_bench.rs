@@ -16,36 +16,26 @@ use std::time::{Duration, Instant};
 use clo_pipeline::{Device, Pipeline, StageMode};
 use cudarc::driver::{CudaContext, sys};
 
+/// On a GPU: per-stage CUDA-event times, native kernels vs the ONNX pre/post models, upload bandwidth, FPS.
+#[derive(clap::Parser, Debug)]
+#[command(name = "gpu_bench")]
 struct Args {
+    /// The Triton model repository.
+    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/model_repository"))]
     repository: PathBuf,
+    /// The image, resized to 3840x2160.
+    #[arg(long, value_name = "FILE", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/images/coffee.png"))]
     image: PathBuf,
+    /// Frames per measurement.
+    #[arg(long, value_name = "N", default_value_t = 200)]
     frames: usize,
+    /// Frames in flight for the throughput measurement.
+    #[arg(long, value_name = "N", default_value_t = 4)]
     in_flight: usize,
 }
 
 fn args() -> Args {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut a = Args {
-        repository: root.join("tests/fixtures/model_repository"),
-        image: root.join("tests/fixtures/images/coffee.png"),
-        frames: 200,
-        in_flight: 4,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let v = it.next().unwrap_or_default();
-        match k.as_str() {
-            "--repository" => a.repository = v.into(),
-            "--image" => a.image = v.into(),
-            "--frames" => a.frames = v.parse().unwrap_or(a.frames),
-            "--in-flight" => a.in_flight = v.parse().unwrap_or(a.in_flight),
-            other => {
-                eprintln!("unknown option {other}");
-                std::process::exit(2);
-            }
-        }
-    }
-    a
+    <Args as clap::Parser>::parse()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -1,95 +1,119 @@
 //! One image in, the CLO pipeline's result out.
 //!
 //! ```text
-//! cargo run --example infer -- [--repository DIR] [--json] [--save-crop FILE] [--stage-mode auto|model|native] IMAGE
+//! cargo run --example infer -- [--repository DIR] [--json] [--save-crop FILE.png] [--stage-mode auto|model|native] IMAGE
 //! ```
+//!
+//! `infer --help` lists every option. The image is decoded by its content (a PNG named `.jpg` decodes), with
+//! the library's limits against decompression bombs. Library warnings (a fallback, a mismatch) are shown on
+//! stderr; `RUST_LOG=clo_pipeline=info` shows every decision.
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clo_pipeline::{Pipeline, StageMode};
+use clap::Parser;
+use clo_pipeline::{DecodeOptions, Pipeline, StageMode, decode_image};
 
+/// Runs the CLO pipeline (preprocessing → yolov8 → postprocessing → efficientnet_v2) of a Triton model
+/// repository on one image and prints the result.
+#[derive(Parser, Debug)]
+#[command(
+    name = "infer",
+    version,
+    after_help = "Environment: ORT_DYLIB_PATH (libonnxruntime.so to load), \
+RUST_LOG (log filter, default warn), CLO_INFER_IMAGE (the image when none is given)."
+)]
 struct Args {
-    repository: PathBuf,
+    /// The image to run on (JPEG or PNG, recognised by its content).
+    #[arg(value_name = "IMAGE", env = "CLO_INFER_IMAGE")]
     image: PathBuf,
+    /// The Triton model repository (a folder of <model>/config.pbtxt and <model>/<version>/model.onnx).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "tests/fixtures/model_repository",
+        visible_alias = "model-repository"
+    )]
+    repository: PathBuf,
+    /// Print the result as one JSON object instead of text.
+    #[arg(long)]
     json: bool,
+    /// Save the 384×384 crop the estimator saw as a PNG.
+    #[arg(long, value_name = "FILE.png")]
     save_crop: Option<PathBuf>,
-    mode: StageMode,
-}
-
-const USAGE: &str =
-    "usage: infer [--repository DIR] [--json] [--save-crop FILE.png] [--stage-mode auto|model|native] IMAGE";
-
-fn parse_args() -> Result<Args, String> {
-    let mut repository = PathBuf::from("tests/fixtures/model_repository");
-    let mut image = None;
-    let mut json = false;
-    let mut save_crop = None;
-    let mut mode = StageMode::Auto;
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--repository" => repository = it.next().ok_or("--repository needs a folder")?.into(),
-            "--json" => json = true,
-            "--save-crop" => save_crop = Some(it.next().ok_or("--save-crop needs a file")?.into()),
-            "--stage-mode" => {
-                mode = match it.next().as_deref() {
-                    Some("auto") => StageMode::Auto,
-                    Some("model") => StageMode::Model,
-                    Some("native") => StageMode::Native,
-                    other => return Err(format!("--stage-mode takes auto, model or native, not {other:?}")),
-                }
-            }
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
-            _ if image.is_none() => image = Some(PathBuf::from(a)),
-            _ => return Err(format!("one image only\n{USAGE}")),
-        }
-    }
-    Ok(Args { repository, image: image.ok_or(USAGE)?, json, save_crop, mode })
+    /// How preprocessing and postprocessing run: `model` (the repository's ONNX models, as Triton), `native`
+    /// (the crate's stages on the u8 frame) or `auto` (native where it matches the models at build time).
+    #[arg(long, value_name = "MODE", default_value_t = StageMode::Auto)]
+    stage_mode: StageMode,
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let pipeline = Pipeline::builder(&args.repository).stage_mode(args.mode).build()?;
-    let img = image::open(&args.image).map_err(|e| format!("{}: {e}", args.image.display()))?;
+    let pipeline = Pipeline::builder(&args.repository).stage_mode(args.stage_mode).build()?;
+    let img = decode_image(&args.image, &DecodeOptions::default())?;
     let out = pipeline.infer(&img)?;
     if let Some(path) = &args.save_crop {
-        out.crop_image(pipeline.geometry().scale).save(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        out.crop_image(pipeline.geometry().scale)
+            .save(path)
+            .map_err(|e| format!("--save-crop {}: {e}", path.display()))?;
     }
+    let (mw, mh) = pipeline.geometry().model_input;
+    let resized = out.frame_size != (mw, mh);
     if args.json {
         // `Inference` serialises with the crate's `serde` feature (on by default); the crop tensor is left out.
         let mut v = serde_json::to_value(&out)?;
         v["image"] = serde_json::Value::from(args.image.display().to_string());
+        v["device"] = serde_json::Value::from(pipeline.device().device.to_string());
         println!("{v}");
-    } else {
-        println!("image       {} ({}x{})", args.image.display(), out.frame_size.0, out.frame_size.1);
-        println!("oil         {:.2} %", out.oil_pct);
-        println!("stages      preprocess {:?}, postprocess {:?}", out.modes.0, out.modes.1);
-        match out.best_detection() {
-            Some(d) => println!(
-                "best box    [{:.1}, {:.1}, {:.1}, {:.1}] score {:.3} class {}",
-                d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3], d.score, d.class
-            ),
-            None => println!("best box    none above the threshold: the whole frame was cropped"),
-        }
-        println!("detections  {}", out.detections.len());
-        for d in out.detections.iter().take(5) {
+        return Ok(());
+    }
+    let (pre, post) = pipeline.stage_modes();
+    println!("repository  {}", args.repository.display());
+    let why = pipeline.device().reason.lines().next().unwrap_or_default().trim_end_matches(';');
+    println!("device      {} ({why})", pipeline.device().device);
+    println!("stages      preprocess {pre}, postprocess {post} (asked: {})", args.stage_mode);
+    println!("image       {} ({}x{})", args.image.display(), out.frame_size.0, out.frame_size.1);
+    if resized {
+        let (a, b) = out.modes;
+        if a == StageMode::Model || b == StageMode::Model {
             println!(
-                "  row {:3}  [{:7.1}, {:7.1}, {:7.1}, {:7.1}]  score {:.3}  class {}",
-                d.row, d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3], d.score, d.class
+                "            not {mw}x{mh}: the model stages see it stretched to {mw}x{mh}, as a Triton client \
+                 would send it (aspect ratio lost); native stages keep its aspect ratio, so the modes differ"
+            );
+        } else {
+            println!(
+                "            not {mw}x{mh}: the native stages letterbox it at its own size (aspect kept); \
+                 `--stage-mode model` stretches it to {mw}x{mh} first, as a Triton client would, and differs"
             );
         }
-        let t = &out.timings;
+    }
+    println!("oil         {:.2} %", out.oil_pct);
+    match out.best_detection() {
+        Some(d) => println!(
+            "best box    [{:.1}, {:.1}, {:.1}, {:.1}] score {:.3} class {}",
+            d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3], d.score, d.class
+        ),
+        None => println!("best box    none above the threshold: the whole frame was cropped"),
+    }
+    println!("detections  {}", out.detections.len());
+    for d in out.detections.iter().take(5) {
         println!(
-            "timings ms  preprocess {:.2}  detect {:.2}  postprocess {:.2}  estimate {:.2}  total {:.2}",
-            ms(t.preprocess),
-            ms(t.detect),
-            ms(t.postprocess),
-            ms(t.estimate),
-            ms(t.total)
+            "  row {:3}  [{:7.1}, {:7.1}, {:7.1}, {:7.1}]  score {:.3}  class {}",
+            d.row, d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3], d.score, d.class
         );
-        if let Some(p) = &args.save_crop {
-            println!("crop        saved to {}", p.display());
-        }
+    }
+    let t = &out.timings;
+    println!(
+        "timings ms  preprocess {:.2}  detect {:.2}  postprocess {:.2}  estimate {:.2}  total {:.2}",
+        ms(t.preprocess),
+        ms(t.detect),
+        ms(t.postprocess),
+        ms(t.estimate),
+        ms(t.total)
+    );
+    if let Some(p) = &args.save_crop {
+        println!("crop        saved to {}", p.display());
     }
     Ok(())
 }
@@ -99,17 +123,11 @@ fn ms(d: std::time::Duration) -> f64 {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(args) {
+    support::init_tracing();
+    match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("infer: error: {e}");
             ExitCode::FAILURE
         }
     }

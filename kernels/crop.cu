@@ -5,7 +5,7 @@
 #include "geometry.cuh"
 
 // crop_box: 4 floats (x1, y1, x2, y2) in original pixels. It is ordered and clamped to the frame here as well
-// (a no-op for best_box's boxes), as ops::cpu::crop_resize does, so any box gives the CPU stage's result.
+// (a no-op for best_box's boxes), as stages::crop::cpu::crop_resize does, so any box gives the CPU stage's result.
 extern "C" __global__ void crop_resize_u8_to_f32_nchw(const unsigned char* frame, int w, int h, int pitch_bytes,
                                                        const float* crop_box, float* out, int side, float scale) {
     const int j = (int)(blockIdx.x * blockDim.x + threadIdx.x);

@@ -23,7 +23,7 @@ __device__ __forceinline__ int clo_max_i(int a, int b) { return a > b ? a : b; }
 // Clamps `v` to [lo, hi]; a NaN becomes `lo` (fmaxf returns the non-NaN operand).
 __device__ __forceinline__ float clo_clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
 
-// One axis of a bilinear tap (ops::geometry::AxisTap): i0 = floor(x), i1 = min(i0 + 1, len - 1), frac = x - floor(x).
+// One axis of a bilinear tap (stages::AxisTap): i0 = floor(x), i1 = min(i0 + 1, len - 1), frac = x - floor(x).
 // The spec's callers pass x already in [0, len - 1]; outside it (or NaN) the indices are clamped to the axis
 // (a NaN or negative floor gives 0, as Rust's saturating `as u32` does), so no read is ever out of bounds.
 struct CloTap {
@@ -47,7 +47,7 @@ __device__ __forceinline__ CloTap clo_axis_tap(float x, int len) {
 // Bilinear sample of channel `c` of a u8 HWC RGB frame (`pitch` bytes per row) at real (y, x).
 //
 // geometry.md "Bilinear sample": (1-wy)*((1-wx)*p[y0][x0] + wx*p[y0][x1]) + wy*((1-wx)*p[y1][x0] + wx*p[y1][x1]),
-// in f32, in this order (ops::geometry::bilinear).
+// in f32, in this order (stages::bilinear).
 __device__ __forceinline__ float clo_sample(const unsigned char* frame, int w, int h, int pitch, int c, float y,
                                             float x) {
     const CloTap tx = clo_axis_tap(x, w);
@@ -73,20 +73,20 @@ __device__ __forceinline__ float clo_half_pixel_source(int out_i, int out_size, 
 
 // Source coordinate of output index `i` of a `side`-sample crop of [lo, hi] (one axis),
 // geometry.md "Crop-resize": lo + i * (hi - lo) / (side - 1), left to right. A 1-sample side samples the
-// middle, 0.5 * (lo + hi), as ONNX does (ops::geometry::crop_source).
+// middle, 0.5 * (lo + hi), as ONNX does (stages::crop_source).
 __device__ __forceinline__ float clo_crop_source(int i, int side, float lo, float hi) {
     if (side <= 1) return 0.5f * (lo + hi);
     return lo + ((float)i * (hi - lo)) / (float)(side - 1);
 }
 
 // Letterbox pixels -> original pixels (one axis), geometry.md "Best box and mapping back":
-// (v - pad) * size / new_size, in f32, left to right (ops::geometry::Letterbox::to_original). The order
+// (v - pad) * size / new_size, in f32, left to right (stages::Letterbox::to_original). The order
 // matters at the 1e-4 level: one ulp of a 3840-wide coordinate moves the crop's samples by 2.4e-4 px.
 __device__ __forceinline__ float clo_letterbox_to_original(float v, int pad, int size, int new_size) {
     return (v - (float)pad) * (float)size / (float)new_size;
 }
 
-// Orders the corners of a box and clamps them to [0, w-1] x [0, h-1] (ops::geometry::CropBox::ordered_clamped):
+// Orders the corners of a box and clamps them to [0, w-1] x [0, h-1] (stages::CropBox::ordered_clamped):
 // x1 = min(ax, bx), x2 = max(ax, bx), same for y; fminf/fmaxf ignore one NaN, a NaN left over clamps to 0.
 __device__ __forceinline__ void clo_ordered_clamped(float ax, float ay, float bx, float by, int w, int h,
                                                     float* out) {

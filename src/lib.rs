@@ -1,5 +1,5 @@
 #![doc = include_str!("../README.md")]
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::undocumented_unsafe_blocks)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 #[cfg(feature = "cuda")]
@@ -7,24 +7,21 @@ pub mod cuda;
 pub mod decode;
 pub mod device;
 pub mod ensemble;
-mod ensemble_runner;
 mod error;
-pub mod ops;
 mod pipeline;
 pub mod repository;
 pub mod runtime;
+pub mod stages;
 mod tensor;
 
 pub use decode::{DecodeOptions, decode_image, decode_image_bytes};
 pub use device::{CudaStats, Device, DeviceInfo};
-pub use ensemble::EnsemblePlan;
-pub use ensemble_runner::Ensemble;
-pub use error::{Error, Result};
-pub use ops::geometry::Geometry;
-pub use pipeline::{
-    Detection, Inference, NetworkRuns, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings,
-};
+pub use ensemble::{Ensemble, EnsemblePlan};
+pub use error::{ConfigErrorKind, CudaErrorKind, EnsembleErrorKind, Error, RepositoryErrorKind, Result};
+pub use pipeline::{Inference, NetworkRuns, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings};
 pub use runtime::{OptimizationLevel, RuntimeOptions};
+pub use stages::Geometry;
+pub use stages::select::Detection;
 pub use tensor::Tensor;
 
 /// The `image` crate this crate takes frames from (re-exported so that versions match).

@@ -5,13 +5,15 @@
 //!
 //! 1. the path given to [`RuntimeOptions::library_path`] (a file, or a folder holding `libonnxruntime.so*`);
 //! 2. the `ORT_DYLIB_PATH` environment variable;
-//! 3. the project-local folder `.local/onnxruntime/` that `scripts/setup.sh` fills from the PyPI
-//!    `onnxruntime==1.31.1` wheel, in the current directory or one of its parents;
+//! 3. a project-local folder `.local/onnxruntime/` (this repository's `scripts/setup.sh` fills it from the
+//!    PyPI `onnxruntime==1.31.1` wheel), in the current directory or one of its parents;
 //! 4. an installed Python `onnxruntime` package (`python3 -c 'import onnxruntime'`, its `capi/` folder);
 //! 5. the system loader (`libonnxruntime.so` on the library search path).
 //!
-//! When none works, [`Error::RuntimeNotFound`] lists every place tried, why each failed, and the command
-//! that fixes it.
+//! An explicit setting (1, else 2) is the only place tried: when it does not load, the error says so, and
+//! nothing else is searched (no `python3` is spawned). When nothing is set and no place works,
+//! [`Error::RuntimeNotFound`] lists every place tried, why each failed, and what to install. ONNX Runtime can
+//! be loaded only once per process: a later explicit setting that names another library is an error too.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -25,8 +27,10 @@ use crate::repository::{ModelSignature, TensorSignature};
 /// The ONNX Runtime version this crate is built and tested against (the PyPI wheel the setup installs).
 pub const ORT_VERSION: &str = "1.31.1";
 
-/// The command that installs ONNX Runtime where the crate finds it.
-pub const SETUP_COMMAND: &str = "scripts/setup.sh   (installs the PyPI onnxruntime==1.31.1 wheel into .local/)";
+/// What to install when no ONNX Runtime is found.
+pub const INSTALL_HINT: &str = "install ONNX Runtime 1.31.1, e.g. `pip install onnxruntime==1.31.1` (its \
+library is <site-packages>/onnxruntime/capi/libonnxruntime.so.1.31.1), and set ORT_DYLIB_PATH to that file or pass \
+it to the builder's library_path; in a checkout of clo-pipeline, scripts/setup.sh does this into .local/";
 
 /// Graph optimisation level for ONNX Runtime sessions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -95,17 +99,27 @@ static LOADING: Mutex<()> = Mutex::new(());
 
 impl Runtime {
     /// Finds and loads ONNX Runtime (see the module docs for the order), once per process. Later calls return
-    /// the runtime already loaded, whatever `library_path` they give.
+    /// the runtime already loaded; one whose explicit setting (`library_path`, else `ORT_DYLIB_PATH`) names
+    /// another library fails, since a process cannot load a second ONNX Runtime.
     pub fn load(library_path: Option<&Path>) -> Result<Runtime> {
+        let explicit = explicit_setting(library_path);
         if let Some(rt) = LOADED.get() {
-            return Ok(rt.clone());
+            return rt.same_as(explicit.as_ref()).map(|()| rt.clone());
         }
         let _guard = LOADING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(rt) = LOADED.get() {
-            return Ok(rt.clone());
+            return rt.same_as(explicit.as_ref()).map(|()| rt.clone());
         }
         let mut tried = Vec::new();
-        for candidate in candidates(library_path, &mut tried) {
+        let list = match &explicit {
+            Some((path, source)) => {
+                let mut out = Vec::new();
+                push_dir_or_file(&mut out, path, source, &mut tried);
+                out
+            }
+            None => candidates(&mut tried),
+        };
+        for candidate in list {
             match ort::init_from(&candidate.path) {
                 Ok(builder) => match builder.with_name("clo-pipeline").build() {
                     Ok(env) => {
@@ -118,7 +132,33 @@ impl Runtime {
                 Err(e) => tried.push(format!("  {} ({}): {e}", candidate.path.display(), candidate.source)),
             }
         }
-        Err(Error::RuntimeNotFound { tried: tried.join("\n"), fix: SETUP_COMMAND.to_string() })
+        let fix = match &explicit {
+            Some((_, source)) => format!(
+                "point {source} at the libonnxruntime.so of ONNX Runtime {ORT_VERSION} (or a folder holding it), or \
+                 unset it to let the crate search; {source} is an explicit choice, so no other place was tried"
+            ),
+            None => INSTALL_HINT.to_string(),
+        };
+        Err(Error::RuntimeNotFound { tried: tried.join("\n"), fix })
+    }
+
+    /// Ok when `explicit` (if any) names the library this runtime was loaded from.
+    fn same_as(&self, explicit: Option<&(PathBuf, &'static str)>) -> Result<()> {
+        let Some((path, source)) = explicit else { return Ok(()) };
+        let resolved = if path.is_dir() { library_in(path) } else { Some(absolute(path)) };
+        let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        match resolved {
+            Some(p) if canon(&p) == canon(&self.library) => Ok(()),
+            _ => Err(Error::InvalidParameter {
+                name: if *source == LIBRARY_PATH { "library_path" } else { "ORT_DYLIB_PATH" },
+                message: format!(
+                    "ONNX Runtime is already loaded in this process from {}, and a process can load it only once; \
+                     {source} names {}",
+                    self.library.display(),
+                    path.display()
+                ),
+            }),
+        }
     }
 
     /// The library file that was loaded.
@@ -201,45 +241,45 @@ struct Candidate {
     source: &'static str,
 }
 
-/// Every candidate library path, in order; places that yield no file are recorded in `tried`.
-fn candidates(explicit: Option<&Path>, tried: &mut Vec<String>) -> Vec<Candidate> {
+const LIBRARY_PATH: &str = "builder's library_path";
+const ORT_DYLIB_PATH: &str = "ORT_DYLIB_PATH";
+
+/// The explicit choice of library, if any: the builder's `library_path`, else a non-empty `ORT_DYLIB_PATH`.
+fn explicit_setting(library_path: Option<&Path>) -> Option<(PathBuf, &'static str)> {
+    if let Some(p) = library_path {
+        return Some((p.to_path_buf(), LIBRARY_PATH));
+    }
+    std::env::var_os(ORT_DYLIB_PATH).filter(|v| !v.is_empty()).map(|v| (PathBuf::from(v), ORT_DYLIB_PATH))
+}
+
+/// Adds `p` (a library file, or a folder holding one) to `out`, or records in `tried` why it yields none.
+fn push_dir_or_file(out: &mut Vec<Candidate>, p: &Path, source: &'static str, tried: &mut Vec<String>) {
+    if p.is_dir() {
+        match library_in(p) {
+            Some(f) => out.push(Candidate { path: f, source }),
+            None => tried.push(format!("  {} ({source}): no libonnxruntime.so* in this folder", p.display())),
+        }
+    } else if p.exists() {
+        out.push(Candidate { path: absolute(p), source });
+    } else {
+        tried.push(format!("  {} ({source}): no such file", p.display()));
+    }
+}
+
+/// The places searched when nothing is set explicitly, in order; places that yield no file are recorded in
+/// `tried`.
+fn candidates(tried: &mut Vec<String>) -> Vec<Candidate> {
     let mut out = Vec::new();
-    let mut push_dir_or_file = |p: &Path, source: &'static str, tried: &mut Vec<String>| {
-        if p.is_dir() {
-            match library_in(p) {
-                Some(f) => out.push(Candidate { path: f, source }),
-                None => tried.push(format!("  {} ({source}): no libonnxruntime.so* in this folder", p.display())),
-            }
-        } else if p.exists() {
-            out.push(Candidate { path: absolute(p), source });
-        } else {
-            tried.push(format!("  {} ({source}): no such file", p.display()));
-        }
-    };
-    match explicit {
-        Some(p) => push_dir_or_file(p, "builder's library_path", tried),
-        None => tried.push("  builder's library_path: not set".to_string()),
-    }
-    match std::env::var_os("ORT_DYLIB_PATH") {
-        Some(v) if !v.is_empty() => push_dir_or_file(Path::new(&v), "ORT_DYLIB_PATH", tried),
-        _ => tried.push("  ORT_DYLIB_PATH: not set".to_string()),
-    }
-    let mut local_found = false;
-    for dir in project_dirs() {
-        let d = dir.join(".local").join("onnxruntime");
-        if d.is_dir() {
-            push_dir_or_file(&d, "project-local .local/onnxruntime", tried);
-            local_found = true;
-            break;
-        }
-    }
-    if !local_found {
-        tried.push(
+    tried.push(format!("  {LIBRARY_PATH}: not set"));
+    tried.push(format!("  {ORT_DYLIB_PATH}: not set"));
+    match project_dirs().into_iter().map(|d| d.join(".local").join("onnxruntime")).find(|d| d.is_dir()) {
+        Some(d) => push_dir_or_file(&mut out, &d, "project-local .local/onnxruntime", tried),
+        None => tried.push(
             "  .local/onnxruntime/ (project-local): not found in the current directory or its parents".to_string(),
-        );
+        ),
     }
     match python_onnxruntime_dir() {
-        Ok(capi) => push_dir_or_file(&capi, "Python onnxruntime package", tried),
+        Ok(capi) => push_dir_or_file(&mut out, &capi, "Python onnxruntime package", tried),
         Err(why) => tried.push(format!("  Python onnxruntime package: {why}")),
     }
     out.push(Candidate { path: PathBuf::from("libonnxruntime.so"), source: "system library search path" });
@@ -306,10 +346,17 @@ mod tests {
     }
 
     #[test]
-    fn candidates_record_missing_explicit_path() {
+    fn a_missing_explicit_path_is_recorded_and_yields_no_candidate() {
         let mut tried = Vec::new();
-        let c = candidates(Some(Path::new("/nonexistent/libonnxruntime.so")), &mut tried);
+        let mut out = Vec::new();
+        push_dir_or_file(&mut out, Path::new("/nonexistent/libonnxruntime.so"), LIBRARY_PATH, &mut tried);
+        assert!(out.is_empty());
         assert!(tried.iter().any(|t| t.contains("/nonexistent/libonnxruntime.so") && t.contains("no such file")));
-        assert_eq!(c.last().unwrap().source, "system library search path");
+    }
+
+    #[test]
+    fn the_builder_path_wins_over_the_environment() {
+        let p = explicit_setting(Some(Path::new("/x/libonnxruntime.so"))).unwrap();
+        assert_eq!((p.0.as_path(), p.1), (Path::new("/x/libonnxruntime.so"), LIBRARY_PATH));
     }
 }

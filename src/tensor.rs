@@ -108,6 +108,15 @@ impl Tensor {
     }
 }
 
+/// A host `f32` slice as an ONNX Runtime input of `shape`, without a copy (errors name `model`).
+pub(crate) fn view<'a, const N: usize>(
+    model: &str,
+    data: &'a [f32],
+    shape: [usize; N],
+) -> Result<ort::session::SessionInputValue<'a>> {
+    Ok(ort::value::TensorRef::from_array_view((shape, data)).map_err(|e| Error::ort(model, e))?.into_dyn().into())
+}
+
 /// Maps ONNX Runtime's element type to Triton's data type.
 pub(crate) fn data_type_of(t: TensorElementType) -> Option<DataType> {
     Some(match t {

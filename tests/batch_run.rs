@@ -109,9 +109,13 @@ fn shards_partition_the_input() {
     assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), shard1);
     // An index without a count, or out of range, is refused.
     let out = tmp.path().join("bad.jsonl");
-    assert!(!batch(&out).arg(&input).env("JOB_COMPLETION_INDEX", "0").status().unwrap().success());
-    let st = batch(&out).arg(&input).args(["--shards", "3"]).env("JOB_COMPLETION_INDEX", "3").status().unwrap();
-    assert!(!st.success());
+    let o = batch(&out).arg(&input).env("JOB_COMPLETION_INDEX", "0").output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pass --shards N"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = batch(&out).arg(&input).args(["--shards", "3"]).env("JOB_COMPLETION_INDEX", "3").output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("JOB_COMPLETION_INDEX=\"3\" is not an index below 3"), "{err}");
 }
 
 #[test]
@@ -213,7 +217,11 @@ fn unwritable_output_is_an_error_at_start() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
     if std::fs::write(ro.join("probe"), b"").is_ok() {
-        println!("skipping the read-only folder case: this user writes to 0555 folders (root)");
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED part of unwritable_output_is_an_error_at_start: the read-only folder case (this user, root, \
+             writes to 0555 folders)"
+        );
     } else {
         let o = ro.join("out.jsonl");
         check(&["--output".as_ref(), o.as_os_str()], "Permission denied");

@@ -47,11 +47,11 @@ fn inferenceservice_matches_the_serve_binary() {
 
     // In-cluster: bind every interface, on the port the probes and the container declare.
     assert_eq!(value("--host"), "0.0.0.0");
-    let port: i64 = value("--port").parse().unwrap();
+    let port: i64 = value("--http-port").parse().unwrap();
     assert_eq!(port, 8080);
     assert_eq!(c["ports"][0]["containerPort"].as_i64(), Some(port));
     // The repository comes from storageUri, which the storage initializer puts at /mnt/models.
-    assert_eq!(value("--repository"), "/mnt/models");
+    assert_eq!(value("--model-repository"), "/mnt/models");
     let env = c["env"].as_sequence().unwrap();
     assert!(env.iter().any(|e| s(&e["name"]) == "STORAGE_URI" && s(&e["value"]).contains("onnx_model_repository")));
     // Like the guide's Triton predictor on a GPU node.
@@ -60,13 +60,15 @@ fn inferenceservice_matches_the_serve_binary() {
 
     // The manifest's args start a server (repository, host and port made local), which answers the probes.
     let mut local = args.clone();
-    for (flag, v) in
-        [("--repository", repository().display().to_string()), ("--host", "127.0.0.1".into()), ("--port", "0".into())]
-    {
+    for (flag, v) in [
+        ("--model-repository", repository().display().to_string()),
+        ("--host", "127.0.0.1".into()),
+        ("--http-port", "0".into()),
+    ] {
         let i = local.iter().position(|a| a == flag).unwrap();
         local[i + 1] = v;
     }
-    // Server::start adds `--port 0` first; the manifest's own `--port` (now 0 too) comes after it.
+    // Server::start adds `--port 0` first; the manifest's own `--http-port` (now 0 too) comes after it.
     let local: Vec<&str> = local.iter().map(String::as_str).collect();
     let server = Server::start(&local, &[]);
     for probe in ["readinessProbe", "livenessProbe"] {

@@ -3,14 +3,15 @@
 //! Without a GPU (CI, developers' machines): `Device::Auto` falls back to the CPU and says why, and
 //! `Device::Cuda(0)` is a typed error listing the probes. With a GPU (scripts/gpu-check on an H100): the CUDA
 //! path agrees with the CPU path on the fixture photographs in both stage modes, reuses its device buffers,
-//! and makes no host↔device copy between stages. GPU tests print why they skip when there is no usable GPU.
+//! and makes no host↔device copy between stages. Without a GPU, the GPU tests say on stderr that they skipped
+//! and why; on a machine whose driver sees a GPU, they fail when the CUDA path cannot be used.
 
 mod common;
 
 use std::sync::OnceLock;
 
-use clo_pipeline::{Device, Error, Pipeline, StageMode};
-use common::{IMAGES, max_abs, repository, rgb};
+use clo_pipeline::{CudaErrorKind, Device, Error, Pipeline, StageMode};
+use common::{IMAGES, max_abs, repository, rgb, skip};
 
 fn cuda_feature_and_driver() -> bool {
     cfg!(feature = "cuda") && {
@@ -41,10 +42,7 @@ fn auto_falls_back_to_cpu_and_says_why() {
     let d = p.device();
     assert_eq!(d.requested, Device::Auto);
     if d.is_cuda() {
-        eprintln!(
-            "a usable GPU is present: Auto picked {} ({:?}); the fallback is not exercised here",
-            d.device, d.name
-        );
+        skip("auto_falls_back_to_cpu_and_says_why", &format!("a usable GPU is present ({:?}): no fallback", d.name));
         return;
     }
     assert_eq!(d.device, Device::Cpu);
@@ -73,12 +71,16 @@ fn cuda_without_a_usable_gpu_is_a_typed_error_listing_the_probes() {
     match r {
         Ok(p) => {
             assert!(p.device().is_cuda());
-            eprintln!(
-                "a usable GPU is present ({:?}): Device::Cuda(0) built; the error is not exercised",
-                p.device().name
+            skip(
+                "cuda_without_a_usable_gpu_is_a_typed_error_listing_the_probes",
+                &format!("a usable GPU is present ({:?}): Device::Cuda(0) built, no error to check", p.device().name),
             );
         }
-        Err(Error::Cuda { message }) => {
+        Err(Error::Cuda { kind, message, source }) => {
+            let want = if cfg!(feature = "cuda") { CudaErrorKind::Unavailable } else { CudaErrorKind::NotCompiled };
+            assert_eq!(kind, want, "{message}");
+            // With the CUDA path compiled, the first failed probe is kept as the source.
+            assert_eq!(source.is_some(), cfg!(feature = "cuda"), "{message}");
             assert!(message.contains("Device::Cuda(0)"), "{message}");
             if cfg!(feature = "cuda") {
                 assert!(message.contains("driver:"), "{message}");
@@ -96,19 +98,43 @@ fn cuda_without_a_usable_gpu_is_a_typed_error_listing_the_probes() {
 fn cuda_ordinal_out_of_range_is_an_error_not_a_panic() {
     let r = Pipeline::builder(repository()).device(Device::Cuda(4096)).build();
     match r {
-        Err(Error::Cuda { message }) => assert!(message.contains("Device::Cuda(4096)"), "{message}"),
+        Err(Error::Cuda { message, .. }) => assert!(message.contains("Device::Cuda(4096)"), "{message}"),
         Err(other) => panic!("expected Error::Cuda, got {other}"),
         Ok(_) => panic!("GPU 4096 cannot exist"),
     }
 }
 
-// ---- GPU tests: run on a GPU (scripts/gpu-check --run), skip with a printed reason elsewhere. ----
+// ---- GPU tests: run on a GPU (scripts/gpu-check --run); elsewhere they skip and say why on stderr. ----
+
+/// Whether the NVIDIA driver sees a GPU here (`Device::Auto`'s probes name it): then the GPU tests must run,
+/// and a CUDA path that cannot be used is a failure, not a skip.
+fn gpu_present() -> bool {
+    static P: OnceLock<bool> = OnceLock::new();
+    *P.get_or_init(|| {
+        let p = Pipeline::builder(repository()).stage_mode(StageMode::Native).build().unwrap();
+        p.device().name.is_some() || p.device().compute_capability.is_some()
+    })
+}
+
+/// `Device::Cuda(0)` with `builder`'s settings, or `None` after saying why the test skips; panics when a GPU is
+/// present and the CUDA path still cannot be built.
+fn cuda_or_skip(test: &str, builder: clo_pipeline::PipelineBuilder) -> Option<Pipeline> {
+    match builder.device(Device::Cuda(0)).build() {
+        Ok(p) => Some(p),
+        Err(e) if gpu_present() => panic!("{test}: the driver sees a GPU, but the CUDA path cannot be used: {e}"),
+        Err(e) => {
+            let why = e.to_string();
+            skip(test, &format!("no usable GPU: {}", why.lines().find(|l| l.contains("driver:")).unwrap_or(&why)));
+            None
+        }
+    }
+}
 
 /// `(cuda, cpu)` pipelines in `mode`, or why the GPU tests skip.
 fn pair(mode: StageMode) -> Result<(Pipeline, Pipeline), String> {
     let cuda = match Pipeline::builder(repository()).stage_mode(mode).device(Device::Cuda(0)).build() {
         Ok(p) => p,
-        Err(e) => return Err(format!("SKIP (no usable GPU): {e}")),
+        Err(e) => return Err(e.to_string()),
     };
     let cpu =
         Pipeline::builder(repository()).stage_mode(mode).device(Device::Cpu).build().map_err(|e| e.to_string())?;
@@ -121,11 +147,14 @@ fn gpu_pairs() -> &'static Result<[(Pipeline, Pipeline); 2], String> {
 }
 
 macro_rules! gpu_or_skip {
-    () => {
+    ($test:literal) => {
         match gpu_pairs() {
             Ok(p) => p,
+            Err(why) if gpu_present() => {
+                panic!("{}: the driver sees a GPU, but the CUDA path cannot be used: {why}", $test)
+            }
             Err(why) => {
-                eprintln!("{why}");
+                skip($test, &format!("no usable GPU: {}", why.lines().find(|l| l.contains("driver:")).unwrap_or(why)));
                 return;
             }
         }
@@ -140,7 +169,7 @@ const CROP_TOL: f32 = 1e-2;
 
 #[test]
 fn gpu_matches_cpu_on_fixture_images_in_both_stage_modes() {
-    let pairs = gpu_or_skip!();
+    let pairs = gpu_or_skip!("gpu_matches_cpu_on_fixture_images_in_both_stage_modes");
     for (cuda, cpu) in pairs {
         println!("device: {} — {}", cuda.device().device, cuda.device().reason.replace('\n', "; "));
         for stem in IMAGES {
@@ -165,7 +194,7 @@ fn gpu_matches_cpu_on_fixture_images_in_both_stage_modes() {
 
 #[test]
 fn gpu_reuses_buffers_and_copies_nothing_between_stages() {
-    let pairs = gpu_or_skip!();
+    let pairs = gpu_or_skip!("gpu_reuses_buffers_and_copies_nothing_between_stages");
     for (cuda, _) in pairs {
         let img = rgb("coffee");
         cuda.infer_rgb8(img.as_raw(), img.width(), img.height()).unwrap();
@@ -187,13 +216,8 @@ fn gpu_reuses_buffers_and_copies_nothing_between_stages() {
 
 #[test]
 fn gpu_without_crop_copies_two_things_back() {
-    let p = match Pipeline::builder(repository()).device(Device::Cuda(0)).return_crop(false).build() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("SKIP (no usable GPU): {e}");
-            return;
-        }
-    };
+    let test = "gpu_without_crop_copies_two_things_back";
+    let Some(p) = cuda_or_skip(test, Pipeline::builder(repository()).return_crop(false)) else { return };
     let img = rgb("astronaut");
     let s1 = p.cuda_stats().unwrap();
     let r = p.infer_rgb8(img.as_raw(), img.width(), img.height()).unwrap();

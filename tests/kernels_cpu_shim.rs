@@ -1,16 +1,16 @@
 //! The CUDA kernels, compiled as C++ through `kernels/cpu_shim.h` and run on the CPU, against the crate's
-//! native CPU stages (`clo_pipeline::ops`, which implement `docs/geometry.md`).
+//! native CPU stages (`clo_pipeline::stages`, which implement `docs/geometry.md`).
 //!
 //! At test time (`tests/common/shim.rs`, shared with `tests/properties.rs`) `g++ -std=c++20 -O2 -shared -fPIC -DCLO_CPU_SHIM` builds every `kernels/*.cu` into a
 //! shared library in a temporary folder, which is loaded with `libloading`; each `.cu` file's
 //! `#ifdef CLO_CPU_SHIM` block exports a launcher (`shim_letterbox`, `shim_resize`, `shim_crop_resize`,
 //! `shim_best_box`). Without g++ the tests print `SKIP: …` and pass (they fail when `CI` is set).
 //!
-//! The CPU side is [`cpu`], thin wrappers over `clo_pipeline::ops::{cpu, geometry}`.
+//! The CPU side is [`cpu`], thin wrappers over `clo_pipeline::stages`.
 //!
 //! Tolerance: [`TOL`] = 1e-5 absolute on the 0..1 scale (1e-5 × 255 on the 0..255 scale of the Model-mode
 //! resize), and the crop box within 1e-5 px relative to the frame size. The kernels use the spec's f32
-//! operations in the same order as `ops::geometry`, so the measured difference is 0 (printed by each test).
+//! operations in the same order as `stages`, so the measured difference is 0 (printed by each test).
 #![allow(clippy::too_many_arguments)]
 
 #[path = "common/shim.rs"]
@@ -27,12 +27,12 @@ const THRESHOLD: f32 = 0.25;
 /// Rows of the detection tensor (`yolo_detections` [1,300,6]).
 const ROWS: usize = 300;
 
-/// The CPU side of the comparison: the crate's native stages (`clo_pipeline::ops`), on packed frames (the
+/// The CPU side of the comparison: the crate's native stages (`clo_pipeline::stages`), on packed frames (the
 /// kernels get frames with padded rows too), behind the small signatures the tests use.
 mod cpu {
-    use clo_pipeline::ops::{self, CropBox, Geometry};
+    use clo_pipeline::stages::{self, CropBox, Geometry};
 
-    /// The letterbox placement (`ops::Letterbox`'s fields the kernels take).
+    /// The letterbox placement (`stages::Letterbox`'s fields the kernels take).
     #[derive(Debug, Clone, Copy, PartialEq)]
     pub struct Letterbox {
         pub new_w: usize,
@@ -41,11 +41,11 @@ mod cpu {
         pub pad_top: usize,
     }
 
-    fn ops_lb(w: usize, h: usize, side: usize) -> ops::Letterbox {
-        ops::Letterbox::new(w as u32, h as u32, side as u32).unwrap()
+    fn ops_lb(w: usize, h: usize, side: usize) -> stages::Letterbox {
+        stages::Letterbox::new(w as u32, h as u32, side as u32).unwrap()
     }
 
-    /// `ops::Letterbox::new(w, h, side)`.
+    /// `stages::Letterbox::new(w, h, side)`.
     pub fn letterbox_params(w: usize, h: usize, side: usize) -> Letterbox {
         let lb = ops_lb(w, h, side);
         Letterbox {
@@ -56,12 +56,12 @@ mod cpu {
         }
     }
 
-    /// `ops::cpu::resize_to_nchw`.
+    /// `stages::resize::cpu::resize_to_nchw`.
     pub fn resize_to_nchw(f: &[u8], w: usize, h: usize, out_w: usize, out_h: usize, scale: f32, out: &mut [f32]) {
-        ops::cpu::resize_to_nchw(f, w as u32, h as u32, out_w as u32, out_h as u32, scale, out).unwrap();
+        stages::resize::cpu::resize_to_nchw(f, w as u32, h as u32, out_w as u32, out_h as u32, scale, out).unwrap();
     }
 
-    /// `ops::cpu::letterbox` with the default geometry but `side`, `pad_value` and `scale`.
+    /// `stages::letterbox::cpu::letterbox` with the default geometry but `side`, `pad_value` and `scale`.
     pub fn letterbox(
         f: &[u8],
         w: usize,
@@ -72,26 +72,26 @@ mod cpu {
         out: &mut [f32],
     ) -> Letterbox {
         let g = Geometry { letterbox: side as u32, pad_value, scale, ..Geometry::default() };
-        ops::cpu::letterbox(f, w as u32, h as u32, &g, out).unwrap();
+        stages::letterbox::cpu::letterbox(f, w as u32, h as u32, &g, out).unwrap();
         letterbox_params(w, h, side)
     }
 
-    /// `ops::best_detection`.
+    /// `stages::best_detection`.
     pub fn best_detection(dets: &[f32], threshold: f32) -> Option<usize> {
-        ops::best_detection(dets, threshold)
+        stages::best_detection(dets, threshold)
     }
 
-    /// `ops::crop_box` of the row (or the whole frame without one), as `[x1, y1, x2, y2]`.
+    /// `stages::crop_box` of the row (or the whole frame without one), as `[x1, y1, x2, y2]`.
     pub fn crop_box(row: Option<&[f32]>, _lb: &Letterbox, w: usize, h: usize) -> [f32; 4] {
         let row = row.map(|r| <&[f32; 6]>::try_from(r).unwrap());
-        let b = ops::crop_box(row, &ops_lb(w, h, super::SIDE));
+        let b = stages::crop_box(row, &ops_lb(w, h, super::SIDE));
         [b.x1, b.y1, b.x2, b.y2]
     }
 
-    /// `ops::cpu::crop_resize`.
+    /// `stages::crop::cpu::crop_resize`.
     pub fn crop_resize(f: &[u8], w: usize, h: usize, b: &[f32; 4], side: usize, scale: f32, out: &mut [f32]) {
         let b = CropBox { x1: b[0], y1: b[1], x2: b[2], y2: b[3] };
-        ops::cpu::crop_resize(f, w as u32, h as u32, &b, side as u32, scale, out).unwrap();
+        stages::crop::cpu::crop_resize(f, w as u32, h as u32, &b, side as u32, scale, out).unwrap();
     }
 }
 

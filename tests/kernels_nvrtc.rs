@@ -16,7 +16,9 @@ fn nvrtc_or_skip() -> Option<&'static nvrtc::Nvrtc> {
             panic!("CI is set but NVRTC is unavailable: {e}")
         }
         Err(e) => {
-            println!("SKIP: NVRTC not found, kernels not compiled: {e}");
+            // On the process's real stderr, past libtest's capture, so that a passing run shows it.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED kernels_nvrtc: NVRTC not found, kernels not compiled: {e}");
             None
         }
     }

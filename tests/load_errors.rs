@@ -3,7 +3,7 @@
 
 mod common;
 
-use clo_pipeline::{Error, Pipeline, StageMode};
+use clo_pipeline::{EnsembleErrorKind, Error, Pipeline, StageMode};
 use common::*;
 
 fn build(repo: &TempRepo) -> Result<Pipeline, Error> {
@@ -61,7 +61,7 @@ fn unknown_model_in_the_ensemble_is_an_error() {
     let repo = TempRepo::new();
     repo.edit("ensemble", "model_name: \"yolov8\"", "model_name: \"yolov9\"");
     let err = build(&repo).unwrap_err();
-    assert!(matches!(&err, Error::Ensemble { .. }), "{err:?}");
+    assert!(matches!(&err, Error::Ensemble { kind: EnsembleErrorKind::UnknownModel, .. }), "{err:?}");
     assert!(err.to_string().contains("yolov9"), "{err}");
 }
 

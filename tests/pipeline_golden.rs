@@ -1,6 +1,8 @@
 //! The pipeline against golden outputs computed by Python onnxruntime 1.31.1 over the same repository
-//! (`scripts/make_fixtures.py`): Model mode and the named-tensor ensemble within 1e-5, Native mode within
-//! the tolerances documented in `tests/fixtures/README.md`.
+//! (`scripts/make_fixtures.py`), possibly on another kind of CPU: Model mode and the named-tensor ensemble
+//! within the tolerances of docs/tolerances.md (`DETECTIONS_TOL`, `CROP_TOL`, `OIL_TOL`, derived from what
+//! ONNX Runtime's kernels measurably vary across instruction sets), Native mode within the tolerances
+//! documented in `tests/fixtures/README.md`.
 
 mod common;
 
@@ -8,9 +10,6 @@ use std::sync::{Arc, OnceLock};
 
 use clo_pipeline::{Pipeline, StageMode, Tensor};
 use common::*;
-
-/// Model mode's tolerance against Python onnxruntime: same library, same models.
-const MODEL_TOL: f32 = 1e-5;
 
 fn model_pipeline() -> &'static Pipeline {
     static P: OnceLock<Pipeline> = OnceLock::new();
@@ -33,14 +32,13 @@ fn ensemble_on_named_tensors_matches_python() {
         assert_eq!(names, ["estimated_oil_pct", "processed_image_384_384", "yolo_detections"]);
         let dets = out["yolo_detections"].as_f32().unwrap();
         assert_eq!(dets.shape(), [1, 300, 6]);
-        let d = max_abs(dets.as_slice().unwrap(), &g.detections());
+        assert_close(&format!("{stem}: yolo_detections"), dets.as_slice().unwrap(), &g.detections(), DETECTIONS_TOL);
         let crop = out["processed_image_384_384"].as_f32().unwrap();
         assert_eq!(crop.shape(), [1, 3, 384, 384]);
-        let c = max_abs(crop.as_slice().unwrap(), &g.crop);
+        assert_close(&format!("{stem}: processed_image_384_384"), crop.as_slice().unwrap(), &g.crop, CROP_TOL);
         let oil = out["estimated_oil_pct"].as_f32().unwrap();
         assert_eq!(oil.shape(), [1, 1]);
-        let o = (oil[[0, 0]] - g.oil()).abs();
-        assert!(d <= MODEL_TOL && c <= MODEL_TOL && o <= MODEL_TOL, "{stem}: detections {d}, crop {c}, oil {o}");
+        assert_close1(&format!("{stem}: estimated_oil_pct"), oil[[0, 0]], g.oil(), OIL_TOL);
     }
 }
 
@@ -53,9 +51,8 @@ fn model_mode_infer_matches_python() {
         let img = rgb(stem);
         let out = p.infer(&image::DynamicImage::ImageRgb8(img.clone())).unwrap();
         assert_eq!(out.frame_size, img.dimensions());
-        assert!((out.oil_pct - g.oil()).abs() <= MODEL_TOL, "{stem}: oil {} vs {}", out.oil_pct, g.oil());
-        let c = max_abs(out.crop.as_slice().unwrap(), &g.crop);
-        assert!(c <= MODEL_TOL, "{stem}: crop differs by {c}");
+        assert_close1(&format!("{stem}: oil_pct"), out.oil_pct, g.oil(), OIL_TOL);
+        assert_close(&format!("{stem}: crop"), out.crop.as_slice().unwrap(), &g.crop, CROP_TOL);
         // Detections: exactly the golden rows at or above the threshold, in row order.
         let rows = g.detections();
         let want: Vec<usize> = (0..300).filter(|r| rows[r * 6 + 4] >= 0.25).collect();
@@ -63,7 +60,8 @@ fn model_mode_infer_matches_python() {
         assert_eq!(got, want, "{stem}: detection rows");
         for d in &out.detections {
             let r = &rows[d.row * 6..d.row * 6 + 6];
-            assert!(max_abs(&d.letterbox_bbox, &r[..4]) <= MODEL_TOL && (d.score - r[4]).abs() <= MODEL_TOL);
+            assert_close(&format!("{stem}: row {} box", d.row), &d.letterbox_bbox, &r[..4], DETECTIONS_TOL);
+            assert_close1(&format!("{stem}: row {} score", d.row), d.score, r[4], DETECTIONS_TOL);
             // Boxes in original pixels lie inside the frame and are ordered.
             assert!(d.bbox[0] <= d.bbox[2] && d.bbox[1] <= d.bbox[3]);
             assert!(d.bbox[2] <= (img.width() - 1) as f32 && d.bbox[3] <= (img.height() - 1) as f32);
@@ -144,10 +142,18 @@ fn pipeline_is_send_and_sync() {
     assert_send_sync::<Pipeline>();
 }
 
+/// Native mode's box coordinates against the numpy reference: 1e-3 px absolute (f32 steps near 640 are 6e-5,
+/// and ±2e-7 in the letterbox moves them 1.2e-4: tests/fixtures/README.md), plus the detector's cross-CPU
+/// relative variation (DETECTIONS_TOL).
+const NATIVE_BOX_TOL: Tol = Tol { abs: 1e-3, rel: DETECTIONS_TOL.rel };
+/// Native mode's scores, crop samples and crop means: 1e-4 absolute (tests/fixtures/README.md).
+const NATIVE_SAMPLE_TOL: Tol = Tol { abs: 1e-4, rel: 0.0 };
+/// Native mode's oil percentage: 1e-3 absolute (the crop's 1e-5 moves it up to 2.2e-4: tests/fixtures/README.md)
+/// plus the estimator's cross-CPU relative variation (OIL_TOL).
+const NATIVE_OIL_TOL: Tol = Tol { abs: 1e-3, rel: OIL_TOL.rel };
+
 /// Native mode at each frame's own size, against the generator's numpy implementation of docs/geometry.md
-/// followed by the same two networks in Python onnxruntime. Tolerances from the sensitivities measured and
-/// written in tests/fixtures/README.md: box coordinates 1e-3 (f32 steps near 640 are 6e-5, and ±2e-7 in the
-/// letterbox moves them 1.2e-4), scores and crop samples 1e-4, oil 1e-3.
+/// followed by the same two networks in Python onnxruntime, within the tolerances above.
 #[test]
 fn native_mode_matches_native_goldens() {
     let p = Pipeline::builder(repository()).stage_mode(StageMode::Native).build().unwrap();
@@ -156,14 +162,13 @@ fn native_mode_matches_native_goldens() {
         let n = &g.json["native"];
         let out = p.infer(&image::DynamicImage::ImageRgb8(rgb(stem))).unwrap();
         assert_eq!(out.best_detection().map(|d| d.row), n["best_row"].as_u64().map(|v| v as usize), "{stem}");
-        let want_box = floats(&n["crop_box"]);
-        assert!(max_abs(&out.crop_box, &want_box) <= 1e-3, "{stem}: crop box {:?} vs {want_box:?}", out.crop_box);
+        assert_close(&format!("{stem}: crop box"), &out.crop_box, &floats(&n["crop_box"]), NATIVE_BOX_TOL);
         let rows = floats(&n["yolo_detections"]);
         assert_eq!(out.detections.len() as u64, n["candidates"].as_u64().unwrap(), "{stem}: candidates");
         for d in &out.detections {
             let r = &rows[d.row * 6..d.row * 6 + 6];
-            assert!(max_abs(&d.letterbox_bbox, &r[..4]) <= 1e-3, "{stem} row {}: {d:?} vs {r:?}", d.row);
-            assert!((d.score - r[4]).abs() <= 1e-4, "{stem} row {}: {d:?} vs {r:?}", d.row);
+            assert_close(&format!("{stem}: row {} box", d.row), &d.letterbox_bbox, &r[..4], NATIVE_BOX_TOL);
+            assert_close1(&format!("{stem}: row {} score", d.row), d.score, r[4], NATIVE_SAMPLE_TOL);
         }
         let stats = &n["crop_stats"];
         let idx: Vec<usize> =
@@ -177,12 +182,12 @@ fn native_mode_matches_native_goldens() {
                 }
             }
         }
-        assert!(max_abs(&got, &want) <= 1e-4, "{stem}: crop samples differ by {}", max_abs(&got, &want));
+        assert_close(&format!("{stem}: crop samples"), &got, &want, NATIVE_SAMPLE_TOL);
         for (c, m) in floats(&stats["mean"]).iter().enumerate() {
             let mean = out.crop.index_axis(ndarray::Axis(1), c).mean().unwrap();
-            assert!((mean - m).abs() <= 1e-4, "{stem}: channel {c} mean {mean} vs {m}");
+            assert_close1(&format!("{stem}: crop channel {c} mean"), mean, *m, NATIVE_SAMPLE_TOL);
         }
         let want_oil = n["estimated_oil_pct"].as_f64().unwrap() as f32;
-        assert!((out.oil_pct - want_oil).abs() <= 1e-3, "{stem}: oil {} vs {want_oil}", out.oil_pct);
+        assert_close1(&format!("{stem}: oil_pct"), out.oil_pct, want_oil, NATIVE_OIL_TOL);
     }
 }

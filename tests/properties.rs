@@ -7,9 +7,8 @@ mod shim;
 
 use std::path::Path;
 
-use clo_pipeline::ops::geometry::{self, CropBox, DETECTION_ROW, Geometry, Letterbox, best_detection, crop_box};
-use clo_pipeline::ops::{self};
 use clo_pipeline::repository::pbtxt;
+use clo_pipeline::stages::{self, CropBox, DETECTION_ROW, Geometry, Letterbox, best_detection, crop_box};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -129,7 +128,7 @@ proptest! {
                 for (j, o) in rows.iter().enumerate().filter(|(_, o)| candidate(o)) {
                     prop_assert!(o[4] < r[4] || (o[4] == r[4] && j >= i), "row {j} beats {i}");
                 }
-                let (_, b) = geometry::select_crop(&flat, threshold, &lb);
+                let (_, b) = stages::select_crop(&flat, threshold, &lb);
                 prop_assert_eq!(b, crop_box(Some(r), &lb));
             }
         }
@@ -178,7 +177,7 @@ proptest! {
         let g = Geometry { letterbox: side, ..Geometry::default() };
         let n = 3 * side as usize * side as usize;
         let mut want = vec![0f32; n];
-        let lb = ops::cpu::letterbox(&packed(&data, w, pad), w, h, &g, &mut want).unwrap();
+        let lb = stages::letterbox::cpu::letterbox(&packed(&data, w, pad), w, h, &g, &mut want).unwrap();
         let mut got = vec![f32::NAN; n];
         // SAFETY: `data` holds (3w + pad) * h bytes, `got` 3 * side * side floats; `lb` came from
         // Letterbox::new, so it fits inside `side` as the kernel requires.
@@ -197,7 +196,7 @@ proptest! {
         let scale = if unit { 1.0 } else { 1.0 / 255.0 };
         let n = 3 * ow as usize * oh as usize;
         let mut want = vec![0f32; n];
-        ops::cpu::resize_to_nchw(&packed(&data, w, pad), w, h, ow, oh, scale, &mut want).unwrap();
+        stages::resize::cpu::resize_to_nchw(&packed(&data, w, pad), w, h, ow, oh, scale, &mut want).unwrap();
         let mut got = vec![f32::NAN; n];
         // SAFETY: `data` holds (3w + pad) * h bytes and `got` 3 * ow * oh floats.
         unsafe { (shim.resize)(data.as_ptr(), w as i32, h as i32, (3 * w as usize + pad) as i32, got.as_mut_ptr(), ow as i32, oh as i32, scale) };
@@ -221,7 +220,7 @@ proptest! {
         let threshold = 0.25;
         let lb = Letterbox::new(w, h, 640).unwrap();
         let flat: Vec<f32> = rows.iter().flatten().copied().collect();
-        let (best, want_box) = geometry::select_crop(&flat, threshold, &lb);
+        let (best, want_box) = stages::select_crop(&flat, threshold, &lb);
         let mut got_box = [f32::NAN; 4];
         let mut got_row = -2i32;
         // SAFETY: `flat` holds rows * 6 floats, `got_box` 4, `got_row` 1; 1 <= threads <= 256.
@@ -236,7 +235,7 @@ proptest! {
         }
         let n = 3 * side as usize * side as usize;
         let mut want_crop = vec![0f32; n];
-        ops::cpu::crop_resize(&packed(&data, w, pad), w, h, &want_box, side, 1.0 / 255.0, &mut want_crop).unwrap();
+        stages::crop::cpu::crop_resize(&packed(&data, w, pad), w, h, &want_box, side, 1.0 / 255.0, &mut want_crop).unwrap();
         let mut got = vec![f32::NAN; n];
         // SAFETY: `data` holds (3w + pad) * h bytes, `want` 4 floats, `got` 3 * side * side floats.
         unsafe { (shim.crop)(data.as_ptr(), w as i32, h as i32, (3 * w as usize + pad) as i32, want.as_ptr(), got.as_mut_ptr(), side as i32, 1.0 / 255.0) };

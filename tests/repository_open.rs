@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use clo_pipeline::Error;
 use clo_pipeline::repository::{LoadOptions, Repository, VersionPolicy};
+use clo_pipeline::{ConfigErrorKind, EnsembleErrorKind, Error, RepositoryErrorKind};
 
 const GUIDE_MODELS: [&str; 5] = ["preprocessing", "yolov8", "postprocessing", "efficientnet_v2", "ensemble"];
 
@@ -73,9 +73,13 @@ input { name: "x" data_type: TYPE_FP32 dims: [1] }
 output { name: "y" data_type: TYPE_FP32 dims: [1] }
 "#;
 
-fn repo_error(r: Result<Repository, Error>) -> (PathBuf, String) {
+/// The path and message of the `Error::Repository` of kind `want` that `r` must be.
+fn repo_error(r: Result<Repository, Error>, want: RepositoryErrorKind) -> (PathBuf, String) {
     match r {
-        Err(Error::Repository { path, message }) => (path, message),
+        Err(Error::Repository { path, kind, message }) => {
+            assert_eq!(kind, want, "{message}");
+            (path, message)
+        }
         Err(e) => panic!("expected Error::Repository, got {e:?}"),
         Ok(r) => panic!("expected an error, got {:?}", r.models().map(|m| m.name().to_string()).collect::<Vec<_>>()),
     }
@@ -133,7 +137,10 @@ fn explicit_load_list_follows_ensembles() {
         Repository::open_with(t.path(), &LoadOptions { load_models: Some(vec![]), ..LoadOptions::default() }).unwrap();
     assert_eq!(none.models().count(), 0);
 
-    let (path, message) = repo_error(Repository::open_with(t.path(), &LoadOptions::default().load_model("yolov9")));
+    let (path, message) = repo_error(
+        Repository::open_with(t.path(), &LoadOptions::default().load_model("yolov9")),
+        RepositoryErrorKind::ModelNotFound,
+    );
     assert_eq!(path, fs::canonicalize(t.path()).unwrap());
     assert!(message.contains("model `yolov9` is not in the repository"), "{message}");
     assert!(
@@ -156,8 +163,9 @@ fn ensemble_references() {
     let t = guide_repo();
     fs::remove_dir_all(t.path().join("yolov8")).unwrap();
     match Repository::open_with(t.path(), &LoadOptions::default().load_model("ensemble")) {
-        Err(Error::Ensemble { model, message }) => {
+        Err(Error::Ensemble { model, kind, message }) => {
             assert_eq!(model, "ensemble");
+            assert_eq!(kind, EnsembleErrorKind::UnknownModel);
             assert!(
                 message.contains("ensemble ensemble contains models that are not available or ambiguous: yolov8"),
                 "{message}"
@@ -170,8 +178,9 @@ fn ensemble_references() {
     let pinned = guide_config("ensemble").replacen("model_version: -1", "model_version: 2", 1);
     t.write("ensemble/config.pbtxt", &pinned);
     match Repository::open(t.path()) {
-        Err(Error::Ensemble { model, message }) => {
+        Err(Error::Ensemble { model, kind, message }) => {
             assert_eq!(model, "ensemble");
+            assert_eq!(kind, EnsembleErrorKind::VersionNotServed);
             assert!(
                 message
                     .contains("ensemble 'ensemble' depends on 'preprocessing' whose required version 2 is not loaded"),
@@ -190,8 +199,9 @@ fn ensemble_references() {
     let t = guide_repo();
     t.write("ensemble/config.pbtxt", &guide_config("ensemble").replace("\"yolov8\"", "\"../yolov8\""));
     match Repository::open(t.path()) {
-        Err(Error::Ensemble { model, message }) => {
+        Err(Error::Ensemble { model, kind, message }) => {
             assert_eq!(model, "ensemble");
+            assert_eq!(kind, EnsembleErrorKind::UnknownModel);
             assert!(message.contains("not a plain name"), "{message}");
         }
         other => panic!("{other:?}"),
@@ -208,7 +218,8 @@ ensemble_scheduling { step { model_name: "e" input_map { key: "x" value: "x" } o
     );
     t.mkdir("e/1");
     match Repository::open_with(t.path(), &LoadOptions::default().load_model("e")) {
-        Err(Error::Ensemble { model, message }) => {
+        Err(Error::Ensemble { model, message, kind }) => {
+            assert_eq!(kind, EnsembleErrorKind::InvalidPlan);
             assert_eq!(model, "e");
             assert_eq!(message, "circular dependency between ensembles: e -> ... -> e -> e");
         }
@@ -252,7 +263,7 @@ fn version_policies() {
     let t = versioned(&vs, "version_policy: { specific: { versions: [1, 4] } }");
     assert_eq!(Repository::open(t.path()).unwrap().model("m").unwrap().served_versions(), [1]);
     let t = versioned(&vs, "version_policy: { specific: { versions: [4] } }");
-    let (path, message) = repo_error(Repository::open(t.path()));
+    let (path, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::MissingVersion);
     assert!(path.ends_with("m"), "{}", path.display());
     assert!(
         message.contains("at least one version must be available under the version policy of model 'm'"),
@@ -261,7 +272,7 @@ fn version_policies() {
     assert!(message.contains("[1, 2, 3, 10]"), "{message}");
     // An empty `latest` has num_versions 0 (proto3), which serves nothing.
     let t = versioned(&vs, "version_policy: { latest: { } }");
-    let (_, message) = repo_error(Repository::open(t.path()));
+    let (_, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::MissingVersion);
     assert!(message.contains("at least one version must be available"), "{message}");
 
     let t = versioned(&vs, "");
@@ -274,7 +285,7 @@ fn layout_errors() {
     // A served version without its model file; an unserved one may lack it.
     let t = versioned(&["1"], "");
     t.mkdir("m/2");
-    let (path, message) = repo_error(Repository::open(t.path()));
+    let (path, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::MissingModelFile);
     assert!(path.ends_with("m/2/model.onnx"), "{}", path.display());
     assert!(message.contains("model file of version 2 is missing"), "{message}");
     t.write("m/config.pbtxt", &format!("{ONNX_MODEL}version_policy: {{ specific {{ versions: 1 }} }}"));
@@ -284,7 +295,7 @@ fn layout_errors() {
     let t = TempDir::new("noversion");
     t.write("m/config.pbtxt", ONNX_MODEL);
     t.mkdir("m/old");
-    let (path, message) = repo_error(Repository::open(t.path()));
+    let (path, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::MissingVersion);
     assert!(path.ends_with("m"));
     assert!(
         message.contains("at least one version must be available under the version policy of model 'm'"),
@@ -292,7 +303,7 @@ fn layout_errors() {
     );
     let t = guide_repo();
     fs::remove_dir_all(t.path().join("ensemble/1")).unwrap();
-    let (path, message) = repo_error(Repository::open(t.path()));
+    let (path, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::MissingVersion);
     assert!(path.ends_with("ensemble"));
     assert!(message.contains("at least one version must be available"), "{message}");
 
@@ -300,7 +311,7 @@ fn layout_errors() {
     let t = TempDir::new("filedir");
     t.write("m/config.pbtxt", ONNX_MODEL);
     t.mkdir("m/1/model.onnx");
-    let (_, message) = repo_error(Repository::open(t.path()));
+    let (_, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::MissingModelFile);
     assert!(message.contains("is not a file"), "{message}");
 
     // default_model_filename.
@@ -315,7 +326,8 @@ fn layout_errors() {
     t.write("m/config.pbtxt", &format!("name: \"other\"\n{ONNX_MODEL}"));
     t.write("m/1/model.onnx", "x");
     match Repository::open(t.path()) {
-        Err(Error::Config { path, model, message }) => {
+        Err(Error::Config { path, model, kind, message }) => {
+            assert_eq!(kind, ConfigErrorKind::InvalidField);
             assert!(path.ends_with("m/config.pbtxt"));
             assert_eq!(model, "m");
             assert_eq!(
@@ -331,7 +343,8 @@ fn layout_errors() {
     t.write("m/config.pbtxt", "backend: \"python\"");
     t.write("m/1/model.py", "x");
     match Repository::open(t.path()) {
-        Err(Error::Config { message, .. }) => {
+        Err(Error::Config { kind, message, .. }) => {
+            assert_eq!(kind, ConfigErrorKind::UnsupportedPlatform);
             assert!(message.contains("is not supported"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -340,12 +353,12 @@ fn layout_errors() {
     // The repository itself.
     let t = TempDir::new("missing");
     let missing = t.path().join("nope");
-    match Repository::open(&missing) {
-        Err(Error::Io { path, .. }) => assert_eq!(path, missing),
-        other => panic!("{other:?}"),
-    }
+    let (path, message) = repo_error(Repository::open(&missing), RepositoryErrorKind::NotAFolder);
+    assert_eq!(path, missing);
+    assert!(message.contains("cannot open the folder"), "{message}");
+    assert!(Repository::open(&missing).unwrap_err().to_string().starts_with("model repository "));
     let file = t.write("file", "x");
-    let (path, message) = repo_error(Repository::open(&file));
+    let (path, message) = repo_error(Repository::open(&file), RepositoryErrorKind::NotAFolder);
     assert_eq!(path, file);
     assert!(message.contains("not a folder"));
     // An empty repository opens, with no models.
@@ -359,13 +372,16 @@ fn path_escapes_are_refused() {
         let t = TempDir::new("escape");
         t.write("m/config.pbtxt", &format!("{ONNX_MODEL}default_model_filename: \"{}\"", bad.replace('\\', "\\\\")));
         t.write("m/1/model.onnx", "x");
-        let (path, message) = repo_error(Repository::open(t.path()));
+        let (path, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::InvalidName);
         assert!(path.ends_with("m/config.pbtxt"), "{bad}: {}", path.display());
         assert!(message.contains("default_model_filename"), "{bad}: {message}");
     }
     let t = guide_repo();
     for bad in ["../yolov8", "/abs", "a/b", "a\\b", ".."] {
-        let (_, message) = repo_error(Repository::open_with(t.path(), &LoadOptions::default().load_model(bad)));
+        let (_, message) = repo_error(
+            Repository::open_with(t.path(), &LoadOptions::default().load_model(bad)),
+            RepositoryErrorKind::InvalidName,
+        );
         assert!(message.contains("cannot load model"), "{bad}: {message}");
     }
 }
@@ -383,7 +399,7 @@ fn symlinks_out_of_the_repository_are_refused() {
     // A model folder that links outside.
     let t = TempDir::new("linkdir");
     symlink(outside.path().join("m"), t.path().join("m")).unwrap();
-    let (path, message) = repo_error(Repository::open(t.path()));
+    let (path, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::OutsideRoot);
     assert!(path.ends_with("m"));
     assert!(message.contains("model folder resolves to"), "{message}");
     assert!(message.contains("outside the repository"), "{message}");
@@ -393,7 +409,7 @@ fn symlinks_out_of_the_repository_are_refused() {
     t.write("m/config.pbtxt", ONNX_MODEL);
     t.mkdir("m/1");
     symlink(outside.path().join("model.onnx"), t.path().join("m/1/model.onnx")).unwrap();
-    let (path, message) = repo_error(Repository::open(t.path()));
+    let (path, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::OutsideRoot);
     assert!(path.ends_with("m/1/model.onnx"));
     assert!(message.contains("model file resolves to"), "{message}");
 
@@ -401,7 +417,7 @@ fn symlinks_out_of_the_repository_are_refused() {
     let t = TempDir::new("linkversion");
     t.write("m/config.pbtxt", ONNX_MODEL);
     symlink(outside.path().join("m/1"), t.path().join("m/1")).unwrap();
-    let (_, message) = repo_error(Repository::open(t.path()));
+    let (_, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::OutsideRoot);
     assert!(message.contains("version folder resolves to"), "{message}");
 
     // A config that links outside.
@@ -409,7 +425,7 @@ fn symlinks_out_of_the_repository_are_refused() {
     t.mkdir("m");
     symlink(outside.path().join("m/config.pbtxt"), t.path().join("m/config.pbtxt")).unwrap();
     t.write("m/1/model.onnx", "x");
-    let (_, message) = repo_error(Repository::open(t.path()));
+    let (_, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::OutsideRoot);
     assert!(message.contains("config file resolves to"), "{message}");
 
     // Links that stay inside the repository are fine, and so is a repository reached through a link.

@@ -55,7 +55,7 @@ ensemble_scheduling {
     assert_eq!(order, ["step_a", "detector_x", "cropper", "oil_head"]);
     let g = Golden::load("coffee");
     let out = pipeline.infer(&image::DynamicImage::ImageRgb8(rgb("coffee"))).unwrap();
-    assert!((out.oil_pct - g.oil()).abs() <= 1e-5, "{} vs {}", out.oil_pct, g.oil());
+    assert_close1("coffee: oil_pct", out.oil_pct, g.oil(), OIL_TOL);
 }
 
 #[test]

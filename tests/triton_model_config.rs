@@ -349,7 +349,8 @@ fn gpu_ids_are_checked_only_when_known() {
 fn repository_open_stops_at_the_first_error_with_the_same_message() {
     let repo = TempRepo::new(&[("m", onnx("m", "dynamic_batching { priority_levels: 3 }").1)]);
     match Repository::open(&repo.0) {
-        Err(Error::Config { model, message, path }) => {
+        Err(Error::Config { model, message, path, kind }) => {
+            assert_eq!(kind, clo_pipeline::ConfigErrorKind::InvalidField);
             assert_eq!(model, "m");
             assert!(path.ends_with("m/config.pbtxt"));
             assert_eq!(message, "default priority level must be in range [1, 3] for m");

@@ -3,15 +3,20 @@
 //! route that takes an encoded image and answers the typed result as JSON.
 //!
 //! ```text
-//! cargo run --release --example serve -- [--repository DIR] [--host 127.0.0.1] [--port 8000]
+//! cargo run --example serve -- [--model-repository DIR] [--host 127.0.0.1] [--http-port 8000]
 //!     [--max-body-bytes N] [--timeout-ms N] [--max-concurrency N] [--token-file FILE]
 //!     [--stage-mode auto|model|native] [--intra-threads N] [--load-model NAME]...
 //! ```
+//!
+//! `serve --help` lists every flag (`--repository` and `--port` are aliases of Triton's names).
 //!
 //! Routes (see `examples/README.md` for the details and the choices):
 //! `GET /v2/health/live`, `GET /v2/health/ready`, `GET /v2`, `GET /v2/models/{name}[/versions/{v}]`,
 //! `GET /v2/models/{name}[/versions/{v}]/ready`, `POST /v2/models/{name}[/versions/{v}]/infer`,
 //! `POST /v2/repository/index`, `POST /v1/clo/infer` (JPEG/PNG body → `Inference` JSON), `GET /metrics`.
+
+#[path = "../support/mod.rs"]
+mod support;
 
 mod metrics;
 mod tensors;
@@ -38,83 +43,55 @@ use tokio::sync::Semaphore;
 use crate::metrics::Metrics;
 use crate::v2::{ApiError, ModelInfo};
 
-const USAGE: &str = "usage: serve [--repository DIR] [--host ADDR] [--port N] [--max-body-bytes N] [--timeout-ms N]
-             [--max-concurrency N] [--token-file FILE] [--stage-mode auto|model|native] [--intra-threads N]
-             [--load-model NAME]...
-
-  --repository DIR      Triton model repository (default tests/fixtures/model_repository)
-  --host ADDR           address to bind (default 127.0.0.1; 0.0.0.0 in a container)
-  --port N              port to bind (default 8000, Triton's HTTP port; 0 picks a free one)
-  --max-body-bytes N    largest request body (default 268435456 = 256 MiB: the 3840x2160 FP32 frame is
-                        99.5 MB binary and ~180-400 MB as JSON text)
-  --timeout-ms N        time to receive a body (408 after), and to run an inference (504 after) (default 60000)
-  --max-concurrency N   inferences at once; one more is answered 503 (default: the number of CPUs)
-  --token-file FILE     require `Authorization: Bearer <token>` (token from FILE, else from the env var
-                        CLO_SERVE_TOKEN; /v2/health/* stays open for probes)
-  --stage-mode MODE     auto, model or native for /v1/clo/infer (v2 ensemble infer always runs the models)
-  --intra-threads N     ONNX Runtime threads per operator (default 0 = one per core)
-  --load-model NAME     load only NAME and what its ensemble needs (repeatable; Triton's
-                        --model-control-mode=explicit --load-model=NAME); default: every model
-
-On startup it prints `serve: listening on http://ADDR:PORT` once the models are loaded.";
-
+/// The CLO pipeline behind the KServe v2 / Triton HTTP protocol, plus an image route and Prometheus metrics.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "serve",
+    args_override_self = true,
+    version,
+    after_help = "On startup it prints `serve: listening on http://ADDR:PORT` once the models are loaded. Flags \
+take Triton's names where Triton has one; the older names stay as aliases.\n\nEnvironment: CLO_SERVE_TOKEN (the \
+bearer token when --token-file is not given), ORT_DYLIB_PATH (ONNX Runtime), RUST_LOG (log filter, default warn)."
+)]
 struct Args {
-    repository: PathBuf,
+    /// The Triton model repository.
+    #[arg(long, value_name = "DIR", default_value = "tests/fixtures/model_repository", visible_alias = "repository")]
+    model_repository: PathBuf,
+    /// Address to bind (0.0.0.0 in a container).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     host: String,
-    port: u16,
+    /// HTTP port (Triton's default 8000; 0 picks a free one).
+    #[arg(long, value_name = "N", default_value_t = 8000, visible_alias = "port")]
+    http_port: u16,
+    /// Largest request body: the 3840x2160 FP32 frame is 99.5 MB as binary tensor data and ~180-400 MB as
+    /// JSON text.
+    #[arg(long, value_name = "N", default_value_t = 256 << 20)]
     max_body_bytes: usize,
-    timeout: Duration,
+    /// Time to receive a body (408 after it), and to run an inference (504 after it), in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 60_000)]
+    timeout_ms: u64,
+    /// Inferences at once; one more is answered 503 (default: the number of CPUs).
+    #[arg(long, value_name = "N", default_value_t = std::thread::available_parallelism().map_or(1, |n| n.get()),
+          value_parser = positive)]
     max_concurrency: usize,
+    /// Require `Authorization: Bearer <token>`, the token read from FILE (else from CLO_SERVE_TOKEN when set);
+    /// /v2/health/* stays open for probes.
+    #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// auto, model or native for /v1/clo/infer (v2 ensemble infer always runs the repository's models).
+    #[arg(long, value_name = "MODE", default_value_t = StageMode::Auto)]
     stage_mode: StageMode,
+    /// ONNX Runtime threads per operator (0 = one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
     intra_threads: usize,
-    load_models: Vec<String>,
+    /// Load only NAME and what its ensemble needs (repeatable), as Triton's
+    /// `--model-control-mode=explicit --load-model=NAME`; default: every model.
+    #[arg(long, value_name = "NAME")]
+    load_model: Vec<String>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        repository: PathBuf::from("tests/fixtures/model_repository"),
-        host: "127.0.0.1".to_string(),
-        port: 8000,
-        max_body_bytes: 256 << 20,
-        timeout: Duration::from_secs(60),
-        max_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        token_file: None,
-        stage_mode: StageMode::Auto,
-        intra_threads: 0,
-        load_models: Vec::new(),
-    };
-    let mut it = std::env::args().skip(1);
-    fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
-        v.as_deref().and_then(|s| s.parse().ok()).ok_or_else(|| format!("{flag} needs a number, not {v:?}"))
-    }
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--repository" => a.repository = it.next().ok_or("--repository needs a folder")?.into(),
-            "--host" => a.host = it.next().ok_or("--host needs an address")?,
-            "--port" => a.port = num("--port", it.next())?,
-            "--max-body-bytes" => a.max_body_bytes = num("--max-body-bytes", it.next())?,
-            "--timeout-ms" => a.timeout = Duration::from_millis(num("--timeout-ms", it.next())?),
-            "--max-concurrency" => a.max_concurrency = num::<usize>("--max-concurrency", it.next())?.max(1),
-            "--token-file" => a.token_file = Some(it.next().ok_or("--token-file needs a file")?.into()),
-            "--intra-threads" => a.intra_threads = num("--intra-threads", it.next())?,
-            "--load-model" => a.load_models.push(it.next().ok_or("--load-model needs a model name")?),
-            "--stage-mode" => {
-                a.stage_mode = match it.next().as_deref() {
-                    Some("auto") => StageMode::Auto,
-                    Some("model") => StageMode::Model,
-                    Some("native") => StageMode::Native,
-                    other => return Err(format!("--stage-mode takes auto, model or native, not {other:?}")),
-                }
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
-        }
-    }
-    Ok(a)
+fn positive(v: &str) -> Result<usize, String> {
+    v.parse::<usize>().ok().filter(|&n| n > 0).ok_or(format!("takes a positive integer, not {v:?}"))
 }
 
 struct App {
@@ -482,8 +459,8 @@ fn token(args: &Args) -> Result<Option<String>, String> {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let token = token(&args)?;
-    let repository = args.repository.clone();
-    let (mode, threads, load) = (args.stage_mode, args.intra_threads, args.load_models.clone());
+    let repository = args.model_repository.clone();
+    let (mode, threads, load) = (args.stage_mode, args.intra_threads, args.load_model.clone());
     let pipeline = tokio::task::spawn_blocking(move || {
         let builder = Pipeline::builder(repository).stage_mode(mode).intra_threads(threads);
         if load.is_empty() { builder.build() } else { builder.load_models(load).build() }
@@ -496,11 +473,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         slots: Arc::new(Semaphore::new(args.max_concurrency)),
         max_concurrency: args.max_concurrency,
         max_body_bytes: args.max_body_bytes,
-        timeout: args.timeout,
+        timeout: Duration::from_millis(args.timeout_ms),
         token,
         metrics: Metrics::default(),
     });
-    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.http_port)).await?;
     let addr = listener.local_addr()?;
     println!(
         "serve: listening on http://{addr} (models: {}; max concurrency {}, max body {} bytes, timeout {} ms, token {})",
@@ -516,24 +493,19 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    support::init_tracing();
+    let args = <Args as clap::Parser>::parse();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: tokio runtime: {e}");
+            eprintln!("serve: error: tokio runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match rt.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("serve: error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -2,11 +2,25 @@
 //!
 //! One [`KernelSource`] per `.cu` file (one NVRTC program, one CUDA module). Shared device code lives in
 //! `.cuh` headers that the `.cu` files `#include "…"`; a module lists the headers it needs in
-//! [`KernelSource::headers`] and [`nvrtc::compile_cubin`](super::nvrtc::compile_cubin) hands them to NVRTC as
+//! [`KernelSource::headers`] and [`nvrtc::compile_cubin`] hands them to NVRTC as
 //! named in-memory headers (`nvrtcCreateProgram`'s `headers` / `includeNames`), so the sources stay
 //! ordinary files that `nvcc` or `g++` (through `kernels/cpu_shim.h`) compile unchanged.
 //!
+//! `Kernels` is the set compiled for the GPU present and loaded into its context. Each kernel is launched
+//! through one small typed function in its stage's `cuda.rs` (`stages/letterbox/cuda.rs`, `resize/cuda.rs`,
+//! `select/cuda.rs`, `crop/cuda.rs`), which takes `DeviceBuffer`s and a `DeviceFrame`, checks that they
+//! cover every element its kernel touches, and owns the one `unsafe` launch.
+//!
 //! `tests/kernels_registry.rs` checks that every `.cu` file is registered and every entry point exists.
+
+use std::marker::PhantomData;
+
+use cudarc::driver::{CudaFunction, LaunchConfig};
+use cudarc::nvrtc::Ptx;
+
+use super::driver::GpuFound;
+use super::{driver_error, nvrtc};
+use crate::{CudaErrorKind, Error, Result};
 
 /// A header that kernel sources `#include "name"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,4 +100,163 @@ pub const SELECT_THREADS: u32 = 256;
 /// The registered module with this [`KernelSource::name`].
 pub fn kernel(name: &str) -> Option<&'static KernelSource> {
     KERNELS.iter().find(|k| k.name == name)
+}
+
+/// The registered kernels, compiled for the GPU present and loaded into its context.
+#[derive(Debug, Clone)]
+pub(crate) struct Kernels {
+    /// `letterbox_u8_to_f32_nchw` ([`LETTERBOX`]).
+    pub(crate) letterbox: CudaFunction,
+    /// `resize_u8_to_f32_nchw` ([`RESIZE`]).
+    pub(crate) resize: CudaFunction,
+    /// `best_box` ([`SELECT`]).
+    pub(crate) best_box: CudaFunction,
+    /// `crop_resize_u8_to_f32_nchw` ([`CROP`]).
+    pub(crate) crop: CudaFunction,
+}
+
+fn load_one(gpu: &GpuFound, nvrtc_version: (i32, i32), k: &KernelSource) -> Result<CudaFunction> {
+    let arch = gpu.arch();
+    let cubin = nvrtc::compile_cubin(k, arch).map_err(|e| match e {
+        Error::KernelCompile { kernel, log } => Error::KernelCompile {
+            kernel,
+            log: format!(
+                "{log}\n(NVRTC {}.{} compiling CUBIN for sm_{arch}, the architecture of {}; an NVRTC older than the \
+                 GPU does not know its architecture)",
+                nvrtc_version.0, nvrtc_version.1, gpu.name
+            ),
+        },
+        other => other,
+    })?;
+    let module = gpu.context.load_module(Ptx::from_binary(cubin)).map_err(|e| {
+        let message = format!(
+            "the driver (CUDA {}.{}) could not load `{}` compiled to CUBIN sm_{arch} by NVRTC {}.{}; an NVRTC newer \
+             than the driver can emit code the driver rejects: use an NVRTC no newer than CUDA {}.{} \
+             (e.g. `pip install nvidia-cuda-nvrtc==13.0.88` for a CUDA 13.0 driver)",
+            gpu.driver_version.0,
+            gpu.driver_version.1,
+            k.file,
+            nvrtc_version.0,
+            nvrtc_version.1,
+            gpu.driver_version.0,
+            gpu.driver_version.1
+        );
+        Error::cuda_from(CudaErrorKind::ModuleLoad, message, e)
+    })?;
+    let entry = k.entry_points.first().copied().unwrap_or_default();
+    module.load_function(entry).map_err(|e| driver_error(format!("loading `{entry}` from `{}`", k.file), e))
+}
+
+impl Kernels {
+    /// Compiles every registered kernel to CUBIN for `gpu` (once per process per architecture) and loads it.
+    pub(crate) fn load(gpu: &GpuFound, nvrtc_version: (i32, i32)) -> Result<Kernels> {
+        Ok(Kernels {
+            letterbox: load_one(gpu, nvrtc_version, &LETTERBOX)?,
+            resize: load_one(gpu, nvrtc_version, &RESIZE)?,
+            best_box: load_one(gpu, nvrtc_version, &SELECT)?,
+            crop: load_one(gpu, nvrtc_version, &CROP)?,
+        })
+    }
+}
+
+/// Side of the square thread blocks of the 2-D kernels (letterbox, resize, crop).
+const BLOCK_SIDE: u32 = 16;
+
+/// The launch of a 2-D kernel over `x × y` outputs, one thread each, in [`BLOCK_SIDE`]² blocks (the kernels
+/// return for the threads of the last blocks that fall outside).
+pub(crate) fn grid_2d(x: u32, y: u32) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (x.div_ceil(BLOCK_SIDE), y.div_ceil(BLOCK_SIDE), 1),
+        block_dim: (BLOCK_SIDE, BLOCK_SIDE, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// `v` as a kernel's `int` argument.
+pub(crate) fn int(v: u32, what: &str) -> Result<i32> {
+    i32::try_from(v).map_err(|_| {
+        Error::cuda(CudaErrorKind::BufferSize, format!("{what} ({v}) does not fit a kernel's int argument"))
+    })
+}
+
+/// `3 × w × h`: the elements of an RGB8 frame or an f32 NCHW tensor of that size (an error when it does not
+/// fit `usize`).
+pub(crate) fn rgb_len(w: u32, h: u32) -> Result<usize> {
+    (w as usize)
+        .checked_mul(h as usize)
+        .and_then(|n| n.checked_mul(3))
+        .ok_or_else(|| Error::cuda(CudaErrorKind::BufferSize, format!("3 x {w} x {h} elements do not fit in memory")))
+}
+
+/// A device buffer of `len` elements of `T`, borrowed for `'a`: what the typed launch functions take instead
+/// of bare device addresses, so that each can check that its kernel stays inside the buffers it is given.
+#[derive(Debug)]
+pub(crate) struct DeviceBuffer<'a, T> {
+    ptr: u64,
+    len: usize,
+    _borrow: PhantomData<&'a T>,
+}
+
+impl<T> Clone for DeviceBuffer<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for DeviceBuffer<'_, T> {}
+
+impl<'a, T> DeviceBuffer<'a, T> {
+    /// A view of the device allocation at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` must be the address of a device allocation on the context the kernels are loaded into, holding at
+    /// least `len` elements of `T`, that stays allocated for `'a` and is freed only in the order of the stream
+    /// the kernels run on (after the launches that use it).
+    pub(crate) unsafe fn from_raw(ptr: u64, len: usize) -> Self {
+        DeviceBuffer { ptr, len, _borrow: PhantomData }
+    }
+
+    /// The device address.
+    pub(crate) fn ptr(&self) -> u64 {
+        self.ptr
+    }
+
+    /// The number of elements.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `Ok` when the buffer holds at least `n` elements, else an error naming it.
+    pub(crate) fn require(&self, n: usize, what: &str) -> Result<()> {
+        if self.len < n {
+            return Err(Error::cuda(
+                CudaErrorKind::BufferSize,
+                format!("{what}: a device buffer of {} elements, the kernel needs {n}", self.len),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A `w × h` RGB8 frame on the device, tightly packed (`h` rows of `3 w` bytes), as the kernels read it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DeviceFrame<'a> {
+    pub(crate) buf: DeviceBuffer<'a, u8>,
+    pub(crate) w: i32,
+    pub(crate) h: i32,
+    /// Bytes per row: `3 w`.
+    pub(crate) pitch: i32,
+}
+
+impl<'a> DeviceFrame<'a> {
+    /// The frame in `buf`, after checking that `buf` holds `3 w h` bytes and that the sizes fit the kernels'
+    /// `int` arguments.
+    pub(crate) fn new(buf: DeviceBuffer<'a, u8>, w: u32, h: u32) -> Result<Self> {
+        let (wi, hi) = (int(w, "the frame's width")?, int(h, "the frame's height")?);
+        let pitch = wi.checked_mul(3).ok_or_else(|| {
+            Error::cuda(CudaErrorKind::BufferSize, format!("a {w}-pixel row does not fit a kernel's int pitch"))
+        })?;
+        buf.require(rgb_len(w, h)?, "the frame")?;
+        Ok(DeviceFrame { buf, w: wi, h: hi, pitch })
+    }
 }

@@ -7,5 +7,10 @@
 pub mod driver;
 pub mod kernels;
 pub mod nvrtc;
-pub(crate) mod pipeline;
 pub mod provider;
+pub(crate) mod worker;
+
+/// A driver call's error, with what was being done.
+pub(crate) fn driver_error(what: impl std::fmt::Display, e: cudarc::driver::DriverError) -> crate::Error {
+    crate::Error::cuda_from(crate::CudaErrorKind::Driver, what.to_string(), e)
+}

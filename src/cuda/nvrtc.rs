@@ -38,7 +38,7 @@ use cudarc::nvrtc::result::{self as nvrtc_result, NvrtcError};
 use cudarc::nvrtc::sys;
 
 use super::kernels::KernelSource;
-use crate::{Error, Result};
+use crate::{CudaErrorKind, Error, Result};
 
 /// The environment variable naming NVRTC's library (or its folder).
 pub const NVRTC_PATH_ENV: &str = "CLO_NVRTC_PATH";
@@ -50,8 +50,9 @@ pub const NVRTC_SONAME: &str = "libnvrtc.so.13";
 const BUILTINS_PREFIX: &str = "libnvrtc-builtins.so.13";
 
 /// The pip package whose wheel ships NVRTC, for the error message's fix.
-const FIX: &str = "run `scripts/setup.sh --dev` (installs nvidia-cuda-nvrtc 13.0.x into .local/venv), \
-                   or set CLO_NVRTC_PATH to libnvrtc.so.13 or its folder";
+const FIX: &str = "install NVRTC 13.0 (`pip install nvidia-cuda-nvrtc==13.0.88` gives \
+                   nvidia/cu13/lib/libnvrtc.so.13, or a CUDA 13.0 toolkit) and set CLO_NVRTC_PATH to libnvrtc.so.13 \
+                   or its folder (or pass it to the builder's nvrtc_path)";
 
 /// The NVRTC library this process uses.
 #[derive(Debug)]
@@ -133,7 +134,7 @@ pub fn compile_cubin(kernel: &KernelSource, arch: u32) -> Result<Vec<u8>> {
 }
 
 fn cuda_err(what: &str, kernel: &KernelSource, e: NvrtcError) -> Error {
-    Error::Cuda { message: format!("NVRTC {what} for `{}` failed: {:?}", kernel.file, e.0) }
+    Error::cuda_from(CudaErrorKind::Nvrtc, format!("NVRTC {what} for `{}` failed", kernel.file), e)
 }
 
 fn c_string(kernel: &KernelSource, what: &str, s: &str) -> Result<CString> {
@@ -208,9 +209,10 @@ fn compile_uncached(kernel: &KernelSource, arch: u32) -> Result<Vec<u8>> {
         .result()
         .map_err(|e| cuda_err("nvrtcGetCUBIN", kernel, e))?;
     if cubin.is_empty() {
-        return Err(Error::Cuda {
-            message: format!("NVRTC returned an empty CUBIN for `{}` (sm_{arch})", kernel.file),
-        });
+        return Err(Error::cuda(
+            CudaErrorKind::Nvrtc,
+            format!("NVRTC returned an empty CUBIN for `{}` (sm_{arch})", kernel.file),
+        ));
     }
     Ok(cubin)
 }
@@ -254,7 +256,10 @@ fn search(explicit: Option<&Path>) -> Result<Nvrtc> {
         }
     }
     let tried = tried.iter().map(|t| format!("  - {t}")).collect::<Vec<_>>().join("\n");
-    Err(Error::Cuda { message: format!("NVRTC ({NVRTC_SONAME}) could not be loaded; tried:\n{tried}\nfix: {FIX}") })
+    Err(Error::cuda(
+        CudaErrorKind::NvrtcNotFound,
+        format!("NVRTC ({NVRTC_SONAME}) could not be loaded; tried:\n{tried}\nfix: {FIX}"),
+    ))
 }
 
 /// A folder means the NVRTC library inside it.

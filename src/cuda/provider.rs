@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Error, Result};
+use crate::{CudaErrorKind, Error, Result};
 
 /// The environment variable naming the CUDA provider library (or its folder).
 pub const ORT_CUDA_PATH_ENV: &str = "CLO_ORT_CUDA_PATH";
@@ -103,18 +103,19 @@ pub fn find(explicit: Option<&Path>, runtime_library: &Path) -> Result<PathBuf> 
             crate::runtime::ORT_VERSION
         ),
         None => format!(
-            "install the onnxruntime-gpu=={} wheel's libraries (or the bundle from ../shared/tools/ort-cuda-bundle) \
-             and load ONNX Runtime from there",
+            "install ONNX Runtime's GPU build (`pip install onnxruntime-gpu=={}`: its onnxruntime/capi/ folder \
+             holds libonnxruntime.so with its CUDA provider) and load ONNX Runtime from there",
             crate::runtime::ORT_VERSION
         ),
     };
-    Err(Error::Cuda {
-        message: format!(
+    Err(Error::cuda(
+        CudaErrorKind::ProviderNotFound,
+        format!(
             "ONNX Runtime's CUDA provider ({PROVIDER_FILE}) is not usable with the loaded {}; tried:\n{}\nfix: {fix}",
             runtime_library.display(),
             tried.join("\n")
         ),
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -16,14 +16,11 @@ use std::time::{Duration, Instant};
 
 use ndarray::Array4;
 
-use super::{
-    DetFrame, Inference, Pipeline, StageMode, StageTimings, check_frame, fits_declared, input_name, run_one,
-    to_rgb8_into, typed_detections, view,
-};
-use crate::ensemble_runner::Worker;
-use crate::error::{Error, Result};
-use crate::ops::cpu;
-use crate::ops::geometry::{self, CropBox};
+use super::{Inference, Pipeline, StageMode, StageTimings, check_frame, to_rgb8_into};
+use crate::ensemble::Worker;
+use crate::error::{EnsembleErrorKind, Error, Result};
+use crate::stages::letterbox::DetFrame;
+use crate::stages::{crop, detect, estimate, letterbox, select};
 
 /// How many times each network's session has run on the CPU path (see [`Pipeline::network_runs`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -140,10 +137,10 @@ impl Pipeline {
             let t = Instant::now();
             let j = lb_frames.len();
             let dst = worker.letterbox.get_mut(j * lb_len..(j + 1) * lb_len).unwrap_or_default();
-            match check_frame(frame, w, h).and_then(|()| cpu::letterbox(frame, w, h, g, dst)) {
+            match check_frame(frame, w, h).and_then(|()| letterbox::cpu::letterbox(frame, w, h, g, dst)) {
                 Ok(lb) => {
                     lb_frames.push(i);
-                    dframes.push(DetFrame { lb, sx: 1.0, sy: 1.0 });
+                    dframes.push(DetFrame::native(lb));
                 }
                 Err(e) => set(&mut errors, i, e),
             }
@@ -181,21 +178,11 @@ impl Pipeline {
             let t = Instant::now();
             let dets = worker.detections.get(rows.clone()).unwrap_or_default();
             let mut out = Inference::default();
-            typed_detections(dets, dframe, g, w, h, &mut out.detections);
-            let best_row = geometry::best_detection(dets, g.score_threshold);
-            out.best = best_row.and_then(|r| out.detections.iter().position(|d| d.row == r));
-            out.crop_box = out.best_detection().map(|d| d.bbox).unwrap_or([0.0, 0.0, (w - 1) as f32, (h - 1) as f32]);
-            let b = match best_row.and_then(|r| geometry::detection_row(dets, r)) {
-                Some(&[x1, y1, x2, y2, ..]) => {
-                    let (x1, y1) = dframe.original_of(x1, y1);
-                    let (x2, y2) = dframe.original_of(x2, y2);
-                    CropBox::ordered_clamped(x1, y1, x2, y2, w, h)
-                }
-                None => CropBox::full_frame(w, h),
-            };
+            (out.best, out.crop_box) = select::typed_detections(dets, dframe, g, w, h, &mut out.detections);
+            let b = crop::best_box(dets, g.score_threshold, dframe, w, h);
             let m = crop_frames.len();
             let dst = worker.crop.get_mut(m * crop_len..(m + 1) * crop_len).unwrap_or_default();
-            match cpu::crop_resize(frame, w, h, &b, g.crop, g.scale, dst) {
+            match crop::cpu::crop_resize(frame, w, h, &b, g.crop, g.scale, dst) {
                 Ok(()) => {
                     crop_frames.push(i);
                     out.frame_size = (w, h);
@@ -267,6 +254,7 @@ impl Pipeline {
                 }
                 (None, None) => Err(Error::Ensemble {
                     model: self.ensemble.plan().name.clone(),
+                    kind: EnsembleErrorKind::Internal,
                     message: "the batch left this frame without a result".to_string(),
                 }),
             })
@@ -284,28 +272,9 @@ impl Pipeline {
     ) -> Result<Vec<Range<usize>>> {
         let r = &self.roles.detect;
         let side = self.geometry.letterbox as usize;
-        let value = view(&r.model, input, [k, 3, side, side])?;
-        self.runs.detector.fetch_add(1, Ordering::Relaxed);
-        let out = run_one(sessions, r, vec![(input_name(r, &self.roles.preprocess.output_tensor)?, value)])?;
-        let (shape, data) = out.try_extract_tensor::<f32>().map_err(|e| Error::ort(&r.model, e))?;
-        // The config's shape, its batch dim (or its leading 1 when it does not batch) being `k` here.
         let declared = self.declared_output_shape(r);
-        let fits = fits_declared(declared, shape);
-        let per = data.len().checked_div(k).unwrap_or(0);
-        if shape.last() != Some(&6) || !fits || shape.first() != Some(&(k as i64)) || per * k != data.len() {
-            return Err(Error::Tensor {
-                model: r.model.clone(),
-                tensor: r.output.clone(),
-                expected: format!(
-                    "{k} frames of rows of 6 values (x1, y1, x2, y2, score, class){}",
-                    declared.map(|d| format!(", shape {d:?} as its config declares")).unwrap_or_default()
-                ),
-                found: format!("shape {:?}", &shape[..]),
-            });
-        }
-        let base = dets.len();
-        dets.extend_from_slice(data);
-        Ok((0..k).map(|f| base + f * per..base + (f + 1) * per).collect())
+        let tensor = &self.roles.preprocess.output_tensor;
+        detect::cpu::detect_batch(sessions, r, &self.runs.detector, tensor, input, k, side, declared, dets)
     }
 
     /// One estimator run on `k` crops (`input`, `[k, 3, S, S]`): one value per frame.
@@ -315,21 +284,9 @@ impl Pipeline {
         input: &[f32],
         k: usize,
     ) -> Result<Vec<f32>> {
-        let r = &self.roles.estimate;
         let side = self.geometry.crop as usize;
-        let value = view(&r.model, input, [k, 3, side, side])?;
-        self.runs.estimator.fetch_add(1, Ordering::Relaxed);
-        let out = run_one(sessions, r, vec![(input_name(r, &self.roles.postprocess.output_tensor)?, value)])?;
-        let (_, data) = out.try_extract_tensor::<f32>().map_err(|e| Error::ort(&r.model, e))?;
-        if data.len() != k {
-            return Err(Error::Tensor {
-                model: r.model.clone(),
-                tensor: r.output.clone(),
-                expected: format!("{k} values (one oil percentage per frame)"),
-                found: format!("{} values", data.len()),
-            });
-        }
-        Ok(data.to_vec())
+        let tensor = &self.roles.postprocess.output_tensor;
+        estimate::cpu::estimate_batch(sessions, &self.roles.estimate, &self.runs.estimator, tensor, input, k, side)
     }
 }
 

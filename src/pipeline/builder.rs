@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::roles::Roles;
 use super::{Pipeline, parity};
 use crate::device::{Device, GpuLibraries};
-use crate::ensemble_runner::Ensemble;
+use crate::ensemble::Ensemble;
 use crate::error::{Error, Result};
 use crate::runtime::RuntimeOptions;
 
@@ -22,6 +22,33 @@ pub enum StageMode {
     /// [`PipelineBuilder::parity_tolerance`]; else the model, with a `tracing` warning.
     #[default]
     Auto,
+}
+
+impl std::fmt::Display for StageMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StageMode::Model => "model",
+            StageMode::Native => "native",
+            StageMode::Auto => "auto",
+        })
+    }
+}
+
+impl std::str::FromStr for StageMode {
+    type Err = Error;
+
+    /// `auto`, `model` or `native` (any case), as [`StageMode`]'s `Display` writes them.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(StageMode::Auto),
+            "model" => Ok(StageMode::Model),
+            "native" => Ok(StageMode::Native),
+            _ => Err(Error::InvalidParameter {
+                name: "stage_mode",
+                message: format!("takes auto, model or native, not {s:?}"),
+            }),
+        }
+    }
 }
 
 /// Builds a [`Pipeline`]. Every option has a default; [`PipelineBuilder::build`] does the costly, fallible work.
@@ -238,7 +265,7 @@ impl PipelineBuilder {
             cuda: None,
         };
         // The device first (the probes), so that Auto's parity check below runs where inference will.
-        let (device, _runner) = super::gpu::select(
+        let (device, _runner) = super::cuda::select(
             self.device,
             &self.gpu_libraries,
             &pipeline.ensemble,
@@ -286,5 +313,20 @@ fn settle(asked: StageMode, ok: bool, stage: &str, diff: f32, tol: f32) -> Stage
             StageMode::Model
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StageMode;
+
+    #[test]
+    fn stage_mode_round_trips_through_its_text() {
+        for m in [StageMode::Auto, StageMode::Model, StageMode::Native] {
+            assert_eq!(m.to_string().parse::<StageMode>().unwrap(), m);
+        }
+        assert_eq!("NATIVE".parse::<StageMode>().unwrap(), StageMode::Native);
+        let e = "fast".parse::<StageMode>().unwrap_err().to_string();
+        assert!(e.contains("auto, model or native") && e.contains("fast"), "{e}");
     }
 }

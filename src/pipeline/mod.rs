@@ -2,7 +2,7 @@
 
 mod batch;
 mod builder;
-mod gpu;
+mod cuda;
 mod parity;
 mod result;
 mod roles;
@@ -13,38 +13,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ndarray::Array4;
-use ort::session::Session;
 use ort::value::{DynValue, TensorRef};
 use rayon::prelude::*;
 
 pub use self::batch::NetworkRuns;
 pub use self::builder::{PipelineBuilder, StageMode};
-pub use self::result::{Detection, Inference, ParityReport, StageTimings};
-use self::roles::{Roles, StepNames};
+pub use self::result::{Inference, ParityReport, StageTimings};
+use self::roles::Roles;
 use crate::device::{CudaStats, DeviceInfo};
-use crate::ensemble_runner::{Ensemble, Worker};
-use crate::error::{Error, Result};
-use crate::ops::cpu;
-use crate::ops::geometry::{self, CropBox, Geometry, Letterbox};
-use crate::tensor::Tensor;
-
-/// How a detector's letterbox coordinates map to the original frame: through `lb`, then scaled by `(sx, sy)`.
-#[derive(Clone, Copy, Debug)]
-struct DetFrame {
-    lb: Letterbox,
-    sx: f32,
-    sy: f32,
-}
-
-impl DetFrame {
-    fn original_of(&self, x: f32, y: f32) -> (f32, f32) {
-        let (ox, oy) = self.lb.to_original(x, y);
-        (ox * self.sx, oy * self.sy)
-    }
-    fn letterbox_of(&self, (x, y): (f32, f32)) -> (f32, f32) {
-        self.lb.to_letterbox(x / self.sx, y / self.sy)
-    }
-}
+use crate::ensemble::{Ensemble, StepNames, Worker};
+use crate::error::{EnsembleErrorKind, Error, Result};
+use crate::stages::Geometry;
+use crate::stages::letterbox::DetFrame;
+use crate::stages::{crop, detect, estimate, letterbox, resize, select};
+use crate::tensor::{Tensor, view};
 
 /// The typed CLO pipeline over a Triton model repository.
 ///
@@ -62,11 +44,11 @@ pub struct Pipeline {
     batch_threads: usize,
     /// Detector and estimator runs on the CPU path ([`Pipeline::network_runs`]).
     runs: batch::RunCounters,
-    /// Where the pipeline runs, and why (src/pipeline/gpu.rs settles it).
+    /// Where the pipeline runs, and why (src/pipeline/cuda.rs settles it).
     device: DeviceInfo,
     /// The CUDA path, when `device` is CUDA.
     #[cfg(feature = "cuda")]
-    cuda: Option<gpu::CudaRunner>,
+    cuda: Option<cuda::CudaRunner>,
 }
 
 impl Pipeline {
@@ -221,6 +203,7 @@ impl Pipeline {
                 r.unwrap_or_else(|| {
                     Err(Error::Ensemble {
                         model: self.ensemble.plan().name.clone(),
+                        kind: EnsembleErrorKind::Internal,
                         message: "the thread running this frame panicked".to_string(),
                     })
                 })
@@ -228,7 +211,7 @@ impl Pipeline {
             .collect()
     }
 
-    /// The CUDA path's result when the pipeline runs on a GPU and takes this frame (src/pipeline/gpu.rs);
+    /// The CUDA path's result when the pipeline runs on a GPU and takes this frame (src/pipeline/cuda.rs);
     /// `None`: run the CPU path.
     fn try_cuda(
         &self,
@@ -272,21 +255,15 @@ impl Pipeline {
     ) -> Result<()> {
         let t0 = Instant::now();
         let g = &self.geometry;
-        let (mw, mh) = g.model_input;
         let mut timings = StageTimings::default();
         // Preprocess.
         let t = Instant::now();
         let dframe = if pre == StageMode::Model {
             self.model_letterbox(worker, frame, width, height)?;
-            DetFrame {
-                lb: Letterbox::new(mw, mh, g.letterbox)?,
-                sx: width as f32 / mw as f32,
-                sy: height as f32 / mh as f32,
-            }
+            DetFrame::model_input(g, width, height)?
         } else {
             ensure_len(&mut worker.letterbox, 3 * g.letterbox as usize * g.letterbox as usize);
-            let lb = cpu::letterbox(frame, width, height, g, &mut worker.letterbox)?;
-            DetFrame { lb, sx: 1.0, sy: 1.0 }
+            DetFrame::native(letterbox::cpu::letterbox(frame, width, height, g, &mut worker.letterbox)?)
         };
         timings.preprocess = t.elapsed();
         // Detect: the rows land in `worker.detections`.
@@ -295,24 +272,13 @@ impl Pipeline {
         timings.detect = t.elapsed();
         // Postprocess.
         let t = Instant::now();
-        typed_detections(&worker.detections, &dframe, g, width, height, &mut out.detections);
-        let best_row = geometry::best_detection(&worker.detections, g.score_threshold);
-        let best = best_row.and_then(|r| out.detections.iter().position(|d| d.row == r));
-        let crop_box = best.and_then(|i| out.detections.get(i)).map(|d| d.bbox).unwrap_or([
-            0.0,
-            0.0,
-            (width - 1) as f32,
-            (height - 1) as f32,
-        ]);
+        let (best, crop_box) =
+            select::typed_detections(&worker.detections, &dframe, g, width, height, &mut out.detections);
         if post == StageMode::Model {
             // The postprocessing model sees detections in the letterbox of the model-size frame.
-            let mframe = DetFrame {
-                lb: Letterbox::new(mw, mh, g.letterbox)?,
-                sx: width as f32 / mw as f32,
-                sy: height as f32 / mh as f32,
-            };
+            let mframe = DetFrame::model_input(g, width, height)?;
             if pre != StageMode::Model {
-                remap_rows(&mut worker.detections, &dframe, &mframe);
+                dframe.remap_rows(&mut worker.detections, &mframe);
             }
             self.model_crop(worker, frame, width, height, pre == StageMode::Model)?;
         } else {
@@ -352,7 +318,7 @@ impl Pipeline {
         let (mw, mh) = self.geometry.model_input;
         let r = &self.roles.preprocess;
         let input = view(&r.model, &worker.frame_f32, [1, 3, mh as usize, mw as usize])?;
-        let out = run_one(&mut worker.sessions, r, vec![(input_name(r, &self.roles.image)?, input)])?;
+        let out = r.run(&mut worker.sessions, vec![(r.input_name(&self.roles.image)?, input)])?;
         let side = self.geometry.letterbox as usize;
         copy_out(r, &out, &[1, 3, side, side], &mut worker.letterbox)
     }
@@ -361,35 +327,26 @@ impl Pipeline {
     fn frame_tensor(&self, worker: &mut Worker, frame: &[u8], width: u32, height: u32) -> Result<()> {
         let (mw, mh) = self.geometry.model_input;
         ensure_len(&mut worker.frame_f32, 3 * mw as usize * mh as usize);
-        cpu::resize_to_nchw(frame, width, height, mw, mh, 1.0, &mut worker.frame_f32)
+        resize::cpu::resize_to_nchw(frame, width, height, mw, mh, 1.0, &mut worker.frame_f32)
     }
 
     /// Runs the detector on `worker.letterbox`; its rows (flattened, 6 per row) replace `worker.detections`.
     fn detect(&self, worker: &mut Worker) -> Result<()> {
         let r = &self.roles.detect;
         let side = self.geometry.letterbox as usize;
-        let input = view(&r.model, &worker.letterbox, [1, 3, side, side])?;
-        self.runs.detector.fetch_add(1, Ordering::Relaxed);
-        let out =
-            run_one(&mut worker.sessions, r, vec![(input_name(r, &self.roles.preprocess.output_tensor)?, input)])?;
-        let (shape, data) = out.try_extract_tensor::<f32>().map_err(|e| Error::ort(&r.model, e))?;
-        // The load-time check lets a dynamic dim in the file match the config's; the real shape is only known
-        // now, and it must still be the config's (or the postprocessing model would get what it cannot take).
         let declared = self.declared_output_shape(r);
-        if shape.last() != Some(&6) || !fits_declared(declared, shape) {
-            return Err(Error::Tensor {
-                model: r.model.clone(),
-                tensor: r.output.clone(),
-                expected: format!(
-                    "rows of 6 values (x1, y1, x2, y2, score, class){}",
-                    declared.map(|d| format!(", shape {d:?} as its config declares")).unwrap_or_default()
-                ),
-                found: format!("shape {:?}", &shape[..]),
-            });
-        }
-        worker.detections.clear();
-        worker.detections.extend_from_slice(data);
-        Ok(())
+        let input = &self.roles.preprocess.output_tensor;
+        let runs = &self.runs.detector;
+        detect::cpu::detect(
+            &mut worker.sessions,
+            r,
+            runs,
+            input,
+            &worker.letterbox,
+            side,
+            declared,
+            &mut worker.detections,
+        )
     }
 
     /// The shape a step's output has in its config (`-1` for a dynamic dim), as the plan recorded it at load.
@@ -412,10 +369,10 @@ impl Pipeline {
                 .map_err(|e| Error::ort(&r.model, e))?
                 .into_dyn();
         let inputs: Vec<(&str, ort::session::SessionInputValue<'_>)> = vec![
-            (input_name(r, &self.roles.image)?, image),
-            (input_name(r, &self.roles.detect.output_tensor)?, dets.into()),
+            (r.input_name(&self.roles.image)?, image),
+            (r.input_name(&self.roles.detect.output_tensor)?, dets.into()),
         ];
-        let out = run_one(&mut worker.sessions, r, inputs)?;
+        let out = r.run(&mut worker.sessions, inputs)?;
         let side = self.geometry.crop as usize;
         copy_out(r, &out, &[1, 3, side, side], &mut worker.crop)
     }
@@ -423,65 +380,18 @@ impl Pipeline {
     /// Native postprocessing: best row of `worker.detections` → crop box → `worker.crop` from the u8 frame.
     fn native_crop(&self, worker: &mut Worker, frame: &[u8], width: u32, height: u32, dframe: &DetFrame) -> Result<()> {
         let g = &self.geometry;
-        let b = match geometry::best_detection(&worker.detections, g.score_threshold) {
-            Some(row) => match geometry::detection_row(&worker.detections, row) {
-                Some(&[x1, y1, x2, y2, ..]) => {
-                    let (x1, y1) = dframe.original_of(x1, y1);
-                    let (x2, y2) = dframe.original_of(x2, y2);
-                    CropBox::ordered_clamped(x1, y1, x2, y2, width, height)
-                }
-                None => CropBox::full_frame(width, height),
-            },
-            None => CropBox::full_frame(width, height),
-        };
+        let b = crop::best_box(&worker.detections, g.score_threshold, dframe, width, height);
         let side = g.crop as usize;
         ensure_len(&mut worker.crop, 3 * side * side);
-        cpu::crop_resize(frame, width, height, &b, g.crop, g.scale, &mut worker.crop)
+        crop::cpu::crop_resize(frame, width, height, &b, g.crop, g.scale, &mut worker.crop)
     }
 
     /// Runs the estimator on `worker.crop`.
     fn estimate(&self, worker: &mut Worker) -> Result<f32> {
         let r = &self.roles.estimate;
         let side = self.geometry.crop as usize;
-        let input = view(&r.model, &worker.crop, [1, 3, side, side])?;
-        self.runs.estimator.fetch_add(1, Ordering::Relaxed);
-        let out =
-            run_one(&mut worker.sessions, r, vec![(input_name(r, &self.roles.postprocess.output_tensor)?, input)])?;
-        let (_, data) = out.try_extract_tensor::<f32>().map_err(|e| Error::ort(&r.model, e))?;
-        match data {
-            [v] => Ok(*v),
-            other => Err(Error::Tensor {
-                model: r.model.clone(),
-                tensor: r.output.clone(),
-                expected: "one value (the oil percentage)".to_string(),
-                found: format!("{} values", other.len()),
-            }),
-        }
-    }
-}
-
-/// The rows worth reporting, mapped to original pixels, into `out` (its capacity reused).
-fn typed_detections(dets: &[f32], dframe: &DetFrame, g: &Geometry, width: u32, height: u32, out: &mut Vec<Detection>) {
-    out.clear();
-    let rows = dets
-        .chunks_exact(6)
-        .filter_map(|r| <&[f32; 6]>::try_from(r).ok())
-        .enumerate()
-        .filter(|(_, r)| r.iter().take(5).all(|v| v.is_finite()) && r[4] >= g.score_threshold)
-        .map(|(row, &[lx1, ly1, lx2, ly2, score, class])| {
-            let (x1, y1) = dframe.original_of(lx1, ly1);
-            let (x2, y2) = dframe.original_of(lx2, ly2);
-            let b = CropBox::ordered_clamped(x1, y1, x2, y2, width, height);
-            Detection { row, bbox: [b.x1, b.y1, b.x2, b.y2], letterbox_bbox: [lx1, ly1, lx2, ly2], score, class }
-        });
-    out.extend(rows);
-}
-
-/// Moves rows' boxes from one detector frame to another (through original pixels).
-fn remap_rows(rows: &mut [f32], from: &DetFrame, to: &DetFrame) {
-    for [x1, y1, x2, y2, ..] in rows.chunks_exact_mut(6).filter_map(|r| <&mut [f32; 6]>::try_from(r).ok()) {
-        (*x1, *y1) = to.letterbox_of(from.original_of(*x1, *y1));
-        (*x2, *y2) = to.letterbox_of(from.original_of(*x2, *y2));
+        let input = &self.roles.postprocess.output_tensor;
+        estimate::cpu::estimate(&mut worker.sessions, r, &self.runs.estimator, input, &worker.crop, side)
     }
 }
 
@@ -542,43 +452,6 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
         return f32::INFINITY;
     }
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) })
-}
-
-fn view<'a, const N: usize>(
-    model: &str,
-    data: &'a [f32],
-    shape: [usize; N],
-) -> Result<ort::session::SessionInputValue<'a>> {
-    Ok(TensorRef::from_array_view((shape, data)).map_err(|e| Error::ort(model, e))?.into_dyn().into())
-}
-
-/// Whether a produced shape matches the declared one (`None`: nothing declared; `-1` matches any size).
-fn fits_declared(declared: Option<&[i64]>, shape: &[i64]) -> bool {
-    declared.is_none_or(|d| d.len() == shape.len() && d.iter().zip(shape).all(|(&want, &got)| want < 0 || want == got))
-}
-
-fn input_name<'a>(r: &'a StepNames, tensor: &str) -> Result<&'a str> {
-    r.inputs.get(tensor).map(String::as_str).ok_or_else(|| Error::Ensemble {
-        model: r.model.clone(),
-        message: format!("model `{}` has no input mapped from `{tensor}`", r.model),
-    })
-}
-
-fn run_one(
-    sessions: &mut HashMap<String, Session>,
-    r: &StepNames,
-    inputs: Vec<(&str, ort::session::SessionInputValue<'_>)>,
-) -> Result<DynValue> {
-    let s = sessions
-        .get_mut(&r.model)
-        .ok_or_else(|| Error::Ensemble { model: r.model.clone(), message: "no session for this model".to_string() })?;
-    let mut out = s.run(inputs).map_err(|e| Error::ort(&r.model, e))?;
-    out.remove(&r.output).ok_or_else(|| Error::Tensor {
-        model: r.model.clone(),
-        tensor: r.output.clone(),
-        expected: "an output of this name".to_string(),
-        found: "the session returned none".to_string(),
-    })
 }
 
 fn copy_out(r: &StepNames, v: &DynValue, shape: &[usize], dst: &mut Vec<f32>) -> Result<()> {

@@ -2,10 +2,11 @@
 
 use std::borrow::Cow;
 
-use super::{DetFrame, ParityReport, Pipeline, StageMode, check_frame, max_abs};
+use super::{ParityReport, Pipeline, StageMode, check_frame, max_abs};
 use crate::error::{Error, Result};
-use crate::ops::cpu;
-use crate::ops::geometry::{Geometry, Letterbox};
+use crate::stages::letterbox::DetFrame;
+use crate::stages::{Geometry, Letterbox};
+use crate::stages::{letterbox, resize};
 
 impl Pipeline {
     /// Runs both the native stages and the repository's models on `image` and reports how far apart they are.
@@ -29,7 +30,7 @@ impl Pipeline {
             };
             let side = g.letterbox as usize;
             let mut native_lb = vec![0f32; 3 * side * side];
-            cpu::letterbox(&frame_m, mw, mh, g, &mut native_lb)?;
+            letterbox::cpu::letterbox(&frame_m, mw, mh, g, &mut native_lb)?;
             self.model_letterbox(&mut worker, &frame_m, mw, mh)?;
             let lb_diff = max_abs(&native_lb, &worker.letterbox);
             // Detections from each letterbox.
@@ -41,7 +42,7 @@ impl Pipeline {
             let det_diff = max_abs(&det_model, &det_native);
             // Crop from the same detections (the model's), plus crafted rows that exercise the mapping.
             let lbm = Letterbox::new(mw, mh, g.letterbox)?;
-            let dframe = DetFrame { lb: lbm, sx: 1.0, sy: 1.0 };
+            let dframe = DetFrame::native(lbm);
             let mut crop_diff = 0f32;
             for dets in probe_detections(&det_model, &lbm, g) {
                 worker.detections.clear();
@@ -72,7 +73,7 @@ impl Pipeline {
 /// Bilinear-resizes an RGB8 frame (rounding to u8), used only to compare modes on frames of another size.
 fn resize_u8(frame: &[u8], w: u32, h: u32, ow: u32, oh: u32) -> Result<Vec<u8>> {
     let mut planes = vec![0f32; 3 * ow as usize * oh as usize];
-    cpu::resize_to_nchw(frame, w, h, ow, oh, 1.0, &mut planes)?;
+    resize::cpu::resize_to_nchw(frame, w, h, ow, oh, 1.0, &mut planes)?;
     let n = ow as usize * oh as usize;
     let mut out = vec![0u8; 3 * n];
     for (i, px) in out.chunks_exact_mut(3).enumerate() {

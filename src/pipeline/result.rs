@@ -5,26 +5,11 @@ use std::time::Duration;
 use ndarray::Array4;
 
 use super::StageMode;
+use crate::stages::select::Detection;
 
 #[cfg(feature = "serde")]
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1e3)
-}
-
-/// A detection, with its box in original frame pixels and in letterbox pixels.
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct Detection {
-    /// Row of the detector's output this comes from.
-    pub row: usize,
-    /// `[x1, y1, x2, y2]` in original frame pixels (ordered, clamped to the frame).
-    pub bbox: [f32; 4],
-    /// `[x1, y1, x2, y2]` as the detector gave it, in letterbox pixels.
-    pub letterbox_bbox: [f32; 4],
-    /// Confidence.
-    pub score: f32,
-    /// Class index.
-    pub class: f32,
 }
 
 /// Wall-clock time of each stage of one inference (serialised as milliseconds).

@@ -1,30 +1,16 @@
 //! The CLO roles (preprocess, detect, postprocess, estimate), recognised from an ensemble's tensor wiring.
 
-use std::collections::HashMap;
-
-use crate::ensemble::{EnsemblePlan, PlannedStep};
-use crate::error::{Error, Result};
-use crate::ops::geometry::Geometry;
+use crate::ensemble::{EnsemblePlan, PlannedStep, StepNames};
+use crate::error::{EnsembleErrorKind, Error, Result};
 use crate::repository::DataType;
-
-/// One step's model and the model-side names of the tensors the pipeline hands it.
-#[derive(Clone, Debug, PartialEq)]
-pub(super) struct StepNames {
-    pub(super) model: String,
-    /// Model input name for each ensemble tensor it reads.
-    pub(super) inputs: HashMap<String, String>,
-    /// Model output name (the step's only mapped output).
-    pub(super) output: String,
-    /// The ensemble tensor the output becomes.
-    pub(super) output_tensor: String,
-}
+use crate::stages::Geometry;
 
 /// The CLO roles, recognised from the ensemble's tensor wiring (not from model names).
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Roles {
     /// The ensemble's image input.
     pub(super) image: String,
-    pub(super) preprocess: StepNames,
+    pub(crate) preprocess: StepNames,
     pub(super) detect: StepNames,
     pub(super) postprocess: StepNames,
     pub(super) estimate: StepNames,
@@ -34,6 +20,7 @@ impl Roles {
     pub(super) fn recognise(plan: &EnsemblePlan) -> Result<Roles> {
         let err = |m: String| Error::Ensemble {
             model: plan.name.clone(),
+            kind: EnsembleErrorKind::NotClo,
             message: format!(
                 "does not have the CLO shape (image → preprocess → detect; image + detections → postprocess → estimate): {m}"
             ),
@@ -94,6 +81,7 @@ impl Roles {
                 (DataType::Fp32, Some(hw)) => Ok(hw),
                 _ => Err(Error::Ensemble {
                     model: plan.name.clone(),
+                    kind: EnsembleErrorKind::NotClo,
                     message: format!(
                         "tensor `{tensor}` must be TYPE_FP32 [1,3,H,W] with static H, W; it is {} {shape:?}",
                         dt.as_triton()
@@ -107,6 +95,7 @@ impl Roles {
         if lw != lh || cw != ch {
             return Err(Error::Ensemble {
                 model: plan.name.clone(),
+                kind: EnsembleErrorKind::NotClo,
                 message: format!("the letterbox ({lw}x{lh}) and the crop ({cw}x{ch}) must be square"),
             });
         }

@@ -22,7 +22,7 @@ use super::autocomplete::{self, Folder};
 use super::check;
 use super::pbtxt::{self, Message};
 use super::schema::{self, DATA_TYPE, View};
-use crate::error::{Error, Result};
+use crate::error::{ConfigErrorKind, Error, Result};
 
 /// The element type of a tensor, as Triton names it (`TYPE_FP32`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -316,7 +316,12 @@ pub(crate) fn parse_file(path: &Path) -> Result<Message> {
 
 /// An [`Error::Config`] with Triton's message.
 pub(crate) fn config_error(path: &Path, model: &str, message: impl Into<String>) -> Error {
-    Error::Config { path: path.to_path_buf(), model: model.to_string(), message: message.into() }
+    Error::Config {
+        path: path.to_path_buf(),
+        model: model.to_string(),
+        kind: ConfigErrorKind::InvalidField,
+        message: message.into(),
+    }
 }
 
 /// Steps 2 and 3 up to Triton's `ValidateModelConfig`: backend fields completed, the config checked, and the

@@ -61,7 +61,7 @@ pub use validate::{ModelSignature, TensorSignature, validate_model};
 use self::config::config_error;
 use self::pbtxt::Message;
 use self::schema::View;
-use crate::error::{Error, Result};
+use crate::error::{ConfigErrorKind, EnsembleErrorKind, Error, RepositoryErrorKind, Result};
 
 /// The name of a model folder's configuration file.
 pub const CONFIG_FILE: &str = "config.pbtxt";
@@ -246,9 +246,10 @@ impl Repository {
     }
 
     fn open_inner(given: &Path, options: &LoadOptions, inspect: Option<Inspector<'_>>) -> Result<Repository> {
-        let root = fs::canonicalize(given).map_err(|e| Error::io(given, e))?;
+        let root = fs::canonicalize(given)
+            .map_err(|e| repo_err(RepositoryErrorKind::NotAFolder, given, format!("cannot open the folder: {e}")))?;
         if !root.is_dir() {
-            return Err(repo_err(given, "is not a folder"));
+            return Err(repo_err(RepositoryErrorKind::NotAFolder, given, "is not a folder"));
         }
         let candidates = scan(&root, options.strict_model_config)?;
         let available = || {
@@ -264,9 +265,10 @@ impl Repository {
             None => queue.extend(candidates.keys().cloned()),
             Some(names) => {
                 for name in names {
-                    check_name(name).map_err(|m| repo_err(&root, format!("cannot load model `{name}`: {m}")))?;
+                    check_name(name).map_err(|m| repo_err(RepositoryErrorKind::InvalidName, &root, format!("cannot load model `{name}`: {m}")))?;
                     if !candidates.contains_key(name) {
                         return Err(repo_err(
+                            RepositoryErrorKind::ModelNotFound,
                             &root,
                             format!("model `{name}` is not in the repository; available models: {}", available()),
                         ));
@@ -282,7 +284,7 @@ impl Repository {
                 continue;
             }
             let Some(dir) = candidates.get(&name) else {
-                return Err(repo_err(&root, format!("model `{name}` is not in the repository")));
+                return Err(repo_err(RepositoryErrorKind::ModelNotFound, &root, format!("model `{name}` is not in the repository")));
             };
             let (entry, warnings) = load_model(&root, &name, dir, options, inspect, false)?;
             for w in &warnings {
@@ -295,6 +297,7 @@ impl Repository {
                     if let Err(m) = check_name(target) {
                         return Err(Error::Ensemble {
                             model: name.clone(),
+                            kind: EnsembleErrorKind::UnknownModel,
                             message: format!("step {i} runs model `{target}`: {m}"),
                         });
                     }
@@ -310,6 +313,7 @@ impl Repository {
                 if !missing.is_empty() {
                     return Err(Error::Ensemble {
                         model: name.clone(),
+                        kind: EnsembleErrorKind::UnknownModel,
                         message: format!(
                             "ensemble {name} contains models that are not available or ambiguous: {} \
                              (the repository {} has: {})",
@@ -339,15 +343,16 @@ impl Repository {
         inspect: Option<Inspector<'_>>,
     ) -> Result<Vec<ModelCheck>> {
         let given = path.as_ref();
-        let root = fs::canonicalize(given).map_err(|e| Error::io(given, e))?;
+        let root = fs::canonicalize(given)
+            .map_err(|e| repo_err(RepositoryErrorKind::NotAFolder, given, format!("cannot open the folder: {e}")))?;
         if !root.is_dir() {
-            return Err(repo_err(given, "is not a folder"));
+            return Err(repo_err(RepositoryErrorKind::NotAFolder, given, "is not a folder"));
         }
         let candidates = scan(&root, options.strict_model_config)?;
         if let Some(names) = &options.load_models
             && let Some(unknown) = names.iter().find(|n| !candidates.contains_key(*n))
         {
-            return Err(repo_err(&root, format!("model `{unknown}` is not in the repository")));
+            return Err(repo_err(RepositoryErrorKind::ModelNotFound, &root, format!("model `{unknown}` is not in the repository")));
         }
         let mut reports = Vec::new();
         let mut loaded: BTreeMap<String, ModelEntry> = BTreeMap::new();
@@ -396,19 +401,19 @@ impl Repository {
                 continue;
             };
             let name = &report.name;
-            let err = |message: String| Error::Ensemble { model: name.clone(), message };
+            let err = |kind: EnsembleErrorKind, message: String| Error::Ensemble { model: name.clone(), kind, message };
             let steps = entry.config.ensemble.as_ref().map(|s| s.steps.as_slice()).unwrap_or_default();
             let missing: BTreeSet<&str> =
                 steps.iter().map(|s| s.model_name.as_str()).filter(|m| !candidates.contains_key(*m)).collect();
             let result = if !missing.is_empty() {
-                Err(err(format!(
+                Err(err(EnsembleErrorKind::UnknownModel, format!(
                     "ensemble {name} contains models that are not available or ambiguous: {}",
                     missing.into_iter().collect::<Vec<_>>().join(", ")
                 )))
             } else if let Some((dep, why)) =
                 steps.iter().find_map(|s| failed.get(&s.model_name).map(|w| (s.model_name.clone(), w.clone())))
             {
-                Err(err(format!(
+                Err(err(EnsembleErrorKind::InvalidPlan, format!(
                     "ensemble '{name}' depends on '{dep}' which is not valid. Model '{dep}' failed with error: {why}"
                 )))
             } else {
@@ -462,21 +467,21 @@ fn platform_of(c: &ModelConfig) -> String {
 /// required versions, then `ValidateEnsembleConfig`.
 fn ensemble_checks(entry: &ModelEntry, models: &BTreeMap<String, ModelEntry>) -> Result<()> {
     let name = entry.config.name.clone();
-    let err = |message: String| Error::Ensemble { model: name.clone(), message };
+    let err = |kind: EnsembleErrorKind, message: String| Error::Ensemble { model: name.clone(), kind, message };
     if let Some(path) = cycle_from(&name, models) {
-        return Err(err(format!("circular dependency between ensembles: {name} -> ... -> {path} -> {name}")));
+        return Err(err(EnsembleErrorKind::InvalidPlan, format!("circular dependency between ensembles: {name} -> ... -> {path} -> {name}")));
     }
     let steps = entry.config.ensemble.as_ref().map(|s| s.steps.as_slice()).unwrap_or_default();
     for step in steps {
         let served = models.get(&step.model_name).map(ModelEntry::served_versions).unwrap_or_default();
         if served.is_empty() {
-            return Err(err(format!(
+            return Err(err(EnsembleErrorKind::VersionNotServed, format!(
                 "ensemble '{name}' depends on '{}' which has no loaded version.",
                 step.model_name
             )));
         }
         if step.model_version >= 0 && !served.contains(&step.model_version) {
-            return Err(err(format!(
+            return Err(err(EnsembleErrorKind::VersionNotServed, format!(
                 "ensemble '{name}' depends on '{}' whose required version {} is not loaded. (it serves {served:?})",
                 step.model_name, step.model_version
             )));
@@ -486,7 +491,7 @@ fn ensemble_checks(entry: &ModelEntry, models: &BTreeMap<String, ModelEntry>) ->
         .iter()
         .filter_map(|s| models.get(&s.model_name).map(|m| (s.model_name.clone(), m.config.clone())))
         .collect();
-    check::validate_ensemble(&entry.config, &configs).map_err(err)
+    check::validate_ensemble(&entry.config, &configs).map_err(|m| err(EnsembleErrorKind::InvalidPlan, m))
 }
 
 /// When `start` reaches itself through ensemble steps: the last model before it (Triton's message names it).
@@ -510,8 +515,8 @@ fn cycle_from(start: &str, models: &BTreeMap<String, ModelEntry>) -> Option<Stri
     visit(start, start, models, &mut Vec::new())
 }
 
-fn repo_err(path: &Path, message: impl Into<String>) -> Error {
-    Error::Repository { path: path.to_path_buf(), message: message.into() }
+fn repo_err(kind: RepositoryErrorKind, path: &Path, message: impl Into<String>) -> Error {
+    Error::Repository { path: path.to_path_buf(), kind, message: message.into() }
 }
 
 /// The model folders of `root`, by name: subfolders (or links to folders) holding a `config.pbtxt`, or,
@@ -555,6 +560,7 @@ fn check_inside(root: &Path, path: &Path, what: &str) -> Result<PathBuf> {
     let real = fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
     if !real.starts_with(root) {
         return Err(repo_err(
+            RepositoryErrorKind::OutsideRoot,
             path,
             format!("the {what} resolves to {}, outside the repository {}", real.display(), root.display()),
         ));
@@ -588,7 +594,7 @@ fn load_model(
     inspect: Option<Inspector<'_>>,
     any_backend: bool,
 ) -> Result<(ModelEntry, Vec<String>)> {
-    check_name(name).map_err(|m| repo_err(dir, format!("model folder name: {m}")))?;
+    check_name(name).map_err(|m| repo_err(RepositoryErrorKind::InvalidName, dir, format!("model folder name: {m}")))?;
     check_inside(root, dir, "model folder")?;
     let config_path = dir.join(CONFIG_FILE);
     let mut tree = if fs::symlink_metadata(&config_path).is_ok() || options.strict_model_config {
@@ -615,6 +621,7 @@ fn load_model(
     }
     let Some(&latest) = served.last() else {
         return Err(repo_err(
+            RepositoryErrorKind::MissingVersion,
             dir,
             format!(
                 "at least one version must be available under the version policy of model '{name}' \
@@ -627,7 +634,9 @@ fn load_model(
     if !options.strict_model_config && onnx && autocomplete::needs_model(&tree) {
         let file_name = view.str("default_model_filename");
         let file_name = if file_name.is_empty() { DEFAULT_MODEL_FILENAME } else { file_name };
-        check_name(file_name).map_err(|m| repo_err(&config_path, format!("default_model_filename: {m}")))?;
+        check_name(file_name).map_err(|m| {
+            repo_err(RepositoryErrorKind::InvalidName, &config_path, format!("default_model_filename: {m}"))
+        })?;
         let file = dir.join(latest.to_string()).join(file_name);
         let Some(inspect) = inspect else {
             return Err(config_error(
@@ -650,6 +659,7 @@ fn load_model(
         return Err(Error::Config {
             path: config_path,
             model: name.to_string(),
+            kind: ConfigErrorKind::UnsupportedPlatform,
             message: format!(
                 "platform `{}` / backend `{}` is not supported: clo-pipeline runs ONNX models \
                  (`platform: \"onnxruntime_onnx\"` or `backend: \"onnxruntime\"`) and ensembles",
@@ -658,26 +668,38 @@ fn load_model(
         });
     }
     if !any_backend && config.implicit_inputs > 0 {
-        return Err(config_error(
-            &config_path,
-            name,
-            "batch inputs, sequence-batching controls and states are inputs Triton's schedulers make; \
-             clo-pipeline does not make them, so it cannot run this model",
-        ));
+        return Err(Error::Config {
+            path: config_path,
+            model: name.to_string(),
+            kind: ConfigErrorKind::UnsupportedPlatform,
+            message: "batch inputs, sequence-batching controls and states are inputs Triton's schedulers make; \
+             clo-pipeline does not make them, so it cannot run this model"
+                .to_string(),
+        });
     }
     if let Some(file) = &config.default_model_filename {
-        check_name(file).map_err(|m| repo_err(&config_path, format!("default_model_filename: {m}")))?;
+        check_name(file).map_err(|m| {
+            repo_err(RepositoryErrorKind::InvalidName, &config_path, format!("default_model_filename: {m}"))
+        })?;
     }
     let entry = ModelEntry { config, dir: dir.to_path_buf(), config_path, versions };
     if entry.config.is_onnx() {
         for v in entry.served_versions() {
             let file = entry.model_file(v);
             if fs::symlink_metadata(&file).is_err() {
-                return Err(repo_err(&file, format!("the model file of version {v} is missing")));
+                return Err(repo_err(
+                    RepositoryErrorKind::MissingModelFile,
+                    &file,
+                    format!("the model file of version {v} is missing"),
+                ));
             }
             let real = check_inside(root, &file, "model file")?;
             if !real.is_file() {
-                return Err(repo_err(&file, format!("the model file of version {v} is not a file")));
+                return Err(repo_err(
+                    RepositoryErrorKind::MissingModelFile,
+                    &file,
+                    format!("the model file of version {v} is not a file"),
+                ));
             }
         }
     }

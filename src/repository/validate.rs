@@ -26,7 +26,7 @@ use std::path::Path;
 
 use super::ModelEntry;
 use super::config::{DataType, TensorConfig, shape_text};
-use crate::error::{Error, Result};
+use crate::error::{ConfigErrorKind, Error, Result};
 
 /// One input or output as the model file declares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,7 @@ pub fn validate_model(entry: &ModelEntry, model_file: &Path, sig: &ModelSignatur
         return Err(Error::Config {
             path: entry.config_path.clone(),
             model: config.name.clone(),
+            kind: ConfigErrorKind::NotAModel,
             message: "an ensemble has no model file to validate".to_string(),
         });
     }

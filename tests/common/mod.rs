@@ -56,6 +56,79 @@ pub fn floats(v: &serde_json::Value) -> Vec<f32> {
     }
 }
 
+/// A tolerance `|got - want| <= abs + rel * |want|` (numpy's `isclose` rule), for comparisons with outputs made
+/// by ONNX Runtime on another CPU. docs/tolerances.md says how each one below was derived from what
+/// `scripts/cpu-variance.sh` measured across instruction sets.
+#[derive(Clone, Copy, Debug)]
+pub struct Tol {
+    pub abs: f32,
+    pub rel: f32,
+}
+
+impl Tol {
+    /// The largest difference allowed from `want`.
+    pub fn bound(&self, want: f32) -> f32 {
+        self.abs + self.rel * want.abs()
+    }
+}
+
+impl std::fmt::Display for Tol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:e} + {:e} x |expected|", self.abs, self.rel)
+    }
+}
+
+/// Detection rows (letterbox pixels up to 640, scores 0..1) against Python onnxruntime's: measured up to 3.1e-7
+/// relative (6.1e-5 px) across x86-64 (AVX to AVX-512) and aarch64 kernels; 30x that.
+pub const DETECTIONS_TOL: Tol = Tol { abs: 1e-6, rel: 1e-5 };
+/// The 384x384 crop (0..1) against Python onnxruntime's: bit-identical across x86-64 kinds, up to 2.4e-5 on
+/// aarch64 (its compiler fuses multiply-adds in the Resize kernel); 4x that, the parity tolerance.
+pub const CROP_TOL: Tol = Tol { abs: 1e-4, rel: 0.0 };
+/// The oil percentage against Python onnxruntime's: measured up to 7.2e-6 relative (2.2e-4 at 30.8 %) across
+/// x86-64 and aarch64 kernels; 14x that.
+pub const OIL_TOL: Tol = Tol { abs: 1e-5, rel: 1e-4 };
+
+/// Asserts that every element of `got` is within `tol` of `want`; the message names the element, both values,
+/// their difference and the tolerance.
+#[track_caller]
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: Tol) {
+    assert_eq!(got.len(), want.len(), "{what}: {} values, expected {}", got.len(), want.len());
+    let worst = got.iter().zip(want).enumerate().map(|(i, (&g, &w))| (i, g, w, (g - w).abs() - tol.bound(w))).fold(
+        None::<(usize, f32, f32, f32)>,
+        |m, e| match m {
+            Some(m) if !(e.3 > m.3 || e.3.is_nan()) => Some(m),
+            _ => Some(e),
+        },
+    );
+    if let Some((i, g, w, excess)) = worst {
+        assert!(
+            excess <= 0.0,
+            "{what}: element {i} of {}: got {g}, expected {w}, |difference| {} exceeds the tolerance {} (= {tol})",
+            got.len(),
+            (g - w).abs(),
+            tol.bound(w)
+        );
+    }
+}
+
+/// [`assert_close`] for one value.
+#[track_caller]
+pub fn assert_close1(what: &str, got: f32, want: f32, tol: Tol) {
+    assert!(
+        (got - want).abs() <= tol.bound(want),
+        "{what}: got {got}, expected {want}, |difference| {} exceeds the tolerance {} (= {tol})",
+        (got - want).abs(),
+        tol.bound(want)
+    );
+}
+
+/// Says on the test process's real stderr (not libtest's captured output, so it shows for a passing test) that
+/// a test skipped its checks, and why.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
 pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "lengths differ");
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
@@ -69,8 +142,16 @@ pub fn rgb(stem: &str) -> image::RgbImage {
 /// The ensemble's input tensor for a frame, made as the goldens' generator made it.
 pub fn model_input(img: &image::RgbImage) -> ndarray::ArrayD<f32> {
     let mut data = vec![0f32; 3 * 2160 * 3840];
-    clo_pipeline::ops::cpu::resize_to_nchw(img.as_raw(), img.width(), img.height(), 3840, 2160, 1.0, &mut data)
-        .unwrap();
+    clo_pipeline::stages::resize::cpu::resize_to_nchw(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        3840,
+        2160,
+        1.0,
+        &mut data,
+    )
+    .unwrap();
     ndarray::ArrayD::from_shape_vec(vec![1, 3, 2160, 3840], data).unwrap()
 }
 

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{OnceLock, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 pub fn root() -> PathBuf {
@@ -49,19 +49,32 @@ pub struct Server {
     pub child: Child,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
     /// Starts `serve --port 0 ARGS` with `ENV` and waits (up to 3 minutes) for its `listening on` line.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(serve_binary());
-        cmd.current_dir(root()).args(["--port", "0"]).args(args).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.current_dir(root()).args(["--port", "0"]).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.env_remove("CLO_SERVE_TOKEN");
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
+        // The server's stderr goes to the test's captured output (shown when the test fails, not when it
+        // passes: some tests provoke errors on purpose) and into `stderr` for assertions.
+        let stderr_lines = Arc::new(Mutex::new(String::new()));
+        let (err_pipe, sink) = (child.stderr.take().unwrap(), Arc::clone(&stderr_lines));
+        std::thread::spawn(move || {
+            for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
+                eprintln!("[serve stderr] {line}");
+                let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
@@ -79,7 +92,12 @@ impl Server {
                 panic!("serve did not print its address: {e} (status {:?})", child.try_wait());
             }
         };
-        Server { child, addr }
+        Server { child, addr, stderr: stderr_lines }
+    }
+
+    /// What the server has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn pid(&self) -> u32 {

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use ort::session::{Session, SessionInputValue};
 use ort::value::DynValue;
 
-use crate::error::{Error, Result};
+use crate::error::{EnsembleErrorKind, Error, Result};
 use crate::repository::{DataType, ModelEntry, Repository, TensorConfig};
 
 /// One step of the plan: a model run on ensemble tensors.
@@ -125,7 +125,8 @@ impl EnsemblePlan {
     /// own tensors get names that no outer tensor has.
     pub fn build(repo: &Repository, ensemble: &ModelEntry) -> Result<EnsemblePlan> {
         let name = ensemble.config.name.clone();
-        let err = |message: String| Error::Ensemble { model: name.clone(), message };
+        let err =
+            |message: String| Error::Ensemble { model: name.clone(), kind: EnsembleErrorKind::InvalidPlan, message };
         let mut flat = Vec::new();
         flatten(repo, ensemble, &|t: &str| t.to_string(), "", 0, &mut flat).map_err(err)?;
 
@@ -327,6 +328,7 @@ pub(crate) fn execute(
     for step in &plan.steps {
         let session = sessions.get_mut(&step.model).ok_or_else(|| Error::Ensemble {
             model: plan.name.clone(),
+            kind: EnsembleErrorKind::Internal,
             message: format!("no session for model `{}`", step.model),
         })?;
         let mut inputs: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(step.inputs.len());

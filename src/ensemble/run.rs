@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ort::session::Session;
+use ort::value::DynValue;
 
-use crate::ensemble::{self, EnsemblePlan};
-use crate::error::{Error, Result};
+use super::plan::{self as ensemble, EnsemblePlan};
+use crate::error::{EnsembleErrorKind, Error, RepositoryErrorKind, Result};
 use crate::repository::{LoadOptions, ModelSignature, Repository};
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::tensor::Tensor;
@@ -81,6 +82,7 @@ impl Ensemble {
         let entry = match name {
             Some(n) => repository.model(n).ok_or_else(|| Error::Repository {
                 path: path.to_path_buf(),
+                kind: RepositoryErrorKind::ModelNotFound,
                 message: format!(
                     "no model `{n}` is loaded (loaded: {})",
                     repository.models().map(|m| m.config.name.as_str()).collect::<Vec<_>>().join(", ")
@@ -101,12 +103,14 @@ impl Ensemble {
                     [] => {
                         return Err(Error::Repository {
                             path: path.to_path_buf(),
+                            kind: RepositoryErrorKind::EnsembleChoice,
                             message: "no ensemble (a model with platform \"ensemble\") is loaded".to_string(),
                         });
                     }
                     many => {
                         return Err(Error::Repository {
                             path: path.to_path_buf(),
+                            kind: RepositoryErrorKind::EnsembleChoice,
                             message: format!(
                                 "several ensembles are loaded ({}); name one",
                                 many.iter().map(|m| m.config.name.as_str()).collect::<Vec<_>>().join(", ")
@@ -245,6 +249,50 @@ impl Ensemble {
         self.give_back(worker);
         let outputs = result?;
         outputs.iter().map(|(k, v)| Ok((k.clone(), Tensor::from_value(&self.plan.name, k, v)?))).collect()
+    }
+}
+
+/// One step's model and the model-side names of the tensors the pipeline hands it (the CLO roles of
+/// `src/pipeline/roles.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StepNames {
+    pub(crate) model: String,
+    /// Model input name for each ensemble tensor it reads.
+    pub(crate) inputs: HashMap<String, String>,
+    /// Model output name (the step's only mapped output).
+    pub(crate) output: String,
+    /// The ensemble tensor the output becomes.
+    pub(crate) output_tensor: String,
+}
+
+impl StepNames {
+    /// The model's input name for the ensemble tensor `tensor`.
+    pub(crate) fn input_name(&self, tensor: &str) -> Result<&str> {
+        self.inputs.get(tensor).map(String::as_str).ok_or_else(|| Error::Ensemble {
+            model: self.model.clone(),
+            kind: EnsembleErrorKind::Internal,
+            message: format!("model `{}` has no input mapped from `{tensor}`", self.model),
+        })
+    }
+
+    /// Runs this step's session (from `sessions`, by model name) on `inputs` and returns its output.
+    pub(crate) fn run(
+        &self,
+        sessions: &mut HashMap<String, Session>,
+        inputs: Vec<(&str, ort::session::SessionInputValue<'_>)>,
+    ) -> Result<DynValue> {
+        let s = sessions.get_mut(&self.model).ok_or_else(|| Error::Ensemble {
+            model: self.model.clone(),
+            kind: EnsembleErrorKind::Internal,
+            message: "no session for this model".to_string(),
+        })?;
+        let mut out = s.run(inputs).map_err(|e| Error::ort(&self.model, e))?;
+        out.remove(&self.output).ok_or_else(|| Error::Tensor {
+            model: self.model.clone(),
+            tensor: self.output.clone(),
+            expected: "an output of this name".to_string(),
+            found: "the session returned none".to_string(),
+        })
     }
 }
 

@@ -5,9 +5,9 @@
 //! stream, device buffers). Building the first worker *is* the ONNX Runtime CUDA provider probe.
 
 use crate::device::{Device, DeviceInfo, GpuLibraries};
-use crate::ensemble_runner::Ensemble;
-use crate::error::{Error, Result};
-use crate::ops::geometry::Geometry;
+use crate::ensemble::Ensemble;
+use crate::error::{CudaErrorKind, Error, Result};
+use crate::stages::Geometry;
 
 use super::roles::Roles;
 
@@ -31,7 +31,9 @@ pub(super) fn select(
             tracing::info!(device = "cpu", reason = WHY, "device selected");
             Ok((DeviceInfo::cpu(requested, WHY), ()))
         }
-        Device::Cuda(n) => Err(Error::Cuda { message: format!("Device::Cuda({n}) was asked for, but {WHY}") }),
+        Device::Cuda(n) => {
+            Err(Error::cuda(CudaErrorKind::NotCompiled, format!("Device::Cuda({n}) was asked for, but {WHY}")))
+        }
     }
 }
 
@@ -47,13 +49,16 @@ mod imp {
     use cudarc::driver::CudaContext;
     use ndarray::Array4;
 
-    use super::super::{DetFrame, Inference, Pipeline, StageMode, StageTimings, check_frame, typed_detections};
+    use super::super::{Inference, Pipeline, StageMode, StageTimings, check_frame};
     use super::*;
-    use crate::cuda::pipeline::{Counters, CudaWorker, FramePlan, Kernels, StepIo, Steps};
+    use crate::cuda::kernels::Kernels;
+    use crate::cuda::worker::{Counters, CudaWorker, FramePlan, StepIo, Steps};
     use crate::cuda::{driver, nvrtc, provider};
     use crate::device::CudaStats;
-    use crate::ops::geometry::{self, Letterbox};
+    use crate::error::EnsembleErrorKind;
     use crate::runtime::{Runtime, RuntimeOptions};
+    use crate::stages::letterbox::{DetFrame, Letterbox};
+    use crate::stages::select;
 
     /// The CUDA path of one pipeline: kernels on the GPU, and a pool of workers.
     pub(crate) struct CudaRunner {
@@ -75,9 +80,10 @@ mod imp {
         }
     }
 
-    fn step(ensemble: &Ensemble, r: &super::super::roles::StepNames, inputs: &[&str]) -> Result<StepIo> {
+    fn step(ensemble: &Ensemble, r: &crate::ensemble::StepNames, inputs: &[&str]) -> Result<StepIo> {
         let file = ensemble.model_file(&r.model).ok_or_else(|| Error::Ensemble {
             model: r.model.clone(),
+            kind: EnsembleErrorKind::Internal,
             message: "no ONNX file for this model".to_owned(),
         })?;
         let inputs = inputs
@@ -85,6 +91,7 @@ mod imp {
             .map(|t| {
                 r.inputs.get(*t).cloned().ok_or_else(|| Error::Ensemble {
                     model: r.model.clone(),
+                    kind: EnsembleErrorKind::Internal,
                     message: format!("model `{}` has no input mapped from `{t}`", r.model),
                 })
             })
@@ -93,16 +100,18 @@ mod imp {
     }
 
     /// Rows of the detector's output `[.., R, 6]`, from its config (must be static for device buffers).
-    fn detection_rows(ensemble: &Ensemble, roles: &Roles) -> std::result::Result<usize, String> {
+    fn detection_rows(ensemble: &Ensemble, roles: &Roles) -> Result<usize> {
         let shape =
             ensemble.plan().tensors.get(&roles.detect.output_tensor).map(|(_, s)| s.clone()).unwrap_or_default();
         let n: i64 = shape.iter().product();
         match shape.last() {
             Some(6) if shape.iter().all(|&d| d > 0) => Ok((n / 6) as usize),
-            _ => Err(format!(
-                "the detector's output `{}` must have a static shape [.., R, 6] for device buffers; it is {shape:?}",
-                roles.detect.output_tensor
-            )),
+            _ => Err(Error::Tensor {
+                model: roles.detect.model.clone(),
+                tensor: roles.detect.output_tensor.clone(),
+                expected: "a static shape [.., R, 6] (the CUDA path allocates its device buffers once)".to_owned(),
+                found: format!("{shape:?}"),
+            }),
         }
     }
 
@@ -124,16 +133,18 @@ mod imp {
         let runner = probe(ordinal, libs, ensemble, roles, geometry, return_crop, &mut log, &mut info);
         let report = log.join("\n");
         match (runner, requested) {
-            (Some(runner), _) => {
+            (Ok(runner), _) => {
                 info.device = Device::Cuda(ordinal);
                 info.reason = format!("every probe passed:\n{report}");
                 tracing::info!(device = %info.device, gpu = ?info.name, reason = %info.reason, "device selected");
                 Ok((info, Some(runner)))
             }
-            (None, Device::Cuda(n)) => Err(Error::Cuda {
-                message: format!("Device::Cuda({n}) was asked for, but it is not usable; probes:\n{report}"),
-            }),
-            (None, _) => {
+            (Err(first), Device::Cuda(n)) => Err(Error::cuda_from(
+                CudaErrorKind::Unavailable,
+                format!("Device::Cuda({n}) was asked for, but it is not usable; probes:\n{report}\nfirst failure"),
+                first,
+            )),
+            (Err(_), _) => {
                 info.reason = format!("CUDA is not usable, using the CPU; probes:\n{report}");
                 tracing::info!(device = "cpu", reason = %info.reason, "device selected");
                 Ok((info, None))
@@ -141,6 +152,7 @@ mod imp {
         }
     }
 
+    /// Every probe, each outcome logged to `log`; the runner when all pass, else the first failure.
     #[allow(clippy::too_many_arguments)]
     fn probe(
         ordinal: usize,
@@ -151,9 +163,9 @@ mod imp {
         return_crop: bool,
         log: &mut Vec<String>,
         info: &mut DeviceInfo,
-    ) -> Option<CudaRunner> {
+    ) -> Result<CudaRunner> {
         let gpu = driver::probe(ordinal, log);
-        if let Some(g) = &gpu {
+        if let Ok(g) = &gpu {
             info.name = Some(g.name.clone());
             info.compute_capability = Some(g.compute_capability);
             info.driver_version = Some(g.driver_version);
@@ -163,60 +175,45 @@ mod imp {
             Ok(n) => {
                 log.push(format!("NVRTC: ok, {}.{} at {}", n.version().0, n.version().1, n.path().display()));
                 info.nvrtc_version = Some(n.version());
-                Some(n.version())
+                Ok(n.version())
             }
             Err(e) => {
                 log.push(format!("NVRTC: {e}"));
-                None
+                Err(e)
             }
         };
         let runtime = ensemble.runtime();
-        match provider::find(libs.ort_cuda.as_deref(), runtime.library()) {
+        let provider = match provider::find(libs.ort_cuda.as_deref(), runtime.library()) {
             Ok(p) => {
                 log.push(format!("ONNX Runtime CUDA provider: found {}", p.display()));
                 info.ort_cuda_provider = Some(p);
-            }
-            Err(e) => log.push(format!("ONNX Runtime CUDA provider: {e}")),
-        }
-        let rows = match detection_rows(ensemble, roles) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                log.push(format!("models: {e}"));
-                None
-            }
-        };
-        let (gpu, nvrtc_version, rows) = (gpu?, nvrtc_version?, rows?);
-        info.ort_cuda_provider.as_ref()?;
-        let kernels = match Kernels::load(&gpu, nvrtc_version) {
-            Ok(k) => {
-                log.push(format!(
-                    "kernels: ok, {} modules compiled to CUBIN sm_{} and loaded",
-                    crate::cuda::kernels::KERNELS.len(),
-                    gpu.arch()
-                ));
-                k
+                Ok(())
             }
             Err(e) => {
-                log.push(format!("kernels: {e}"));
-                return None;
+                log.push(format!("ONNX Runtime CUDA provider: {e}"));
+                Err(e)
             }
         };
+        let rows = detection_rows(ensemble, roles).inspect_err(|e| log.push(format!("models: {e}")));
+        let (gpu, nvrtc_version) = (gpu?, nvrtc_version?);
+        provider?;
+        let rows = rows?;
+        let kernels = Kernels::load(&gpu, nvrtc_version).inspect_err(|e| log.push(format!("kernels: {e}")))?;
+        log.push(format!(
+            "kernels: ok, {} modules compiled to CUBIN sm_{} and loaded",
+            crate::cuda::kernels::KERNELS.len(),
+            gpu.arch()
+        ));
+        let image = roles.image.as_str();
         let steps = (|| {
-            let image = roles.image.as_str();
             Ok::<_, Error>(Steps {
                 pre: step(ensemble, &roles.preprocess, &[image])?,
                 detect: step(ensemble, &roles.detect, &[&roles.preprocess.output_tensor])?,
                 post: step(ensemble, &roles.postprocess, &[image, &roles.detect.output_tensor])?,
                 estimate: step(ensemble, &roles.estimate, &[&roles.postprocess.output_tensor])?,
             })
-        })();
-        let steps = match steps {
-            Ok(s) => s,
-            Err(e) => {
-                log.push(format!("models: {e}"));
-                return None;
-            }
-        };
+        })()
+        .inspect_err(|e| log.push(format!("models: {e}")))?;
         let runner = CudaRunner {
             context: Arc::clone(&gpu.context),
             kernels,
@@ -229,17 +226,10 @@ mod imp {
             workers: Mutex::new(Vec::new()),
             counters: Counters::default(),
         };
-        match runner.new_worker() {
-            Ok(w) => {
-                log.push("ONNX Runtime CUDA execution provider: ok, every model's session registered it".to_owned());
-                runner.give_back(w);
-                Some(runner)
-            }
-            Err(e) => {
-                log.push(format!("ONNX Runtime CUDA execution provider: {e}"));
-                None
-            }
-        }
+        let w = runner.new_worker().inspect_err(|e| log.push(format!("ONNX Runtime CUDA execution provider: {e}")))?;
+        log.push("ONNX Runtime CUDA execution provider: ok, every model's session registered it".to_owned());
+        runner.give_back(w);
+        Ok(runner)
     }
 
     impl CudaRunner {
@@ -318,24 +308,13 @@ mod imp {
             runner.give_back(worker);
             let out = out?;
             let dframe = if pre_model {
-                DetFrame {
-                    lb: Letterbox::new(mw, mh, g.letterbox)?,
-                    sx: width as f32 / mw as f32,
-                    sy: height as f32 / mh as f32,
-                }
+                DetFrame::model_input(g, width, height)?
             } else {
-                DetFrame { lb: Letterbox::new(width, height, g.letterbox)?, sx: 1.0, sy: 1.0 }
+                DetFrame::native(Letterbox::new(width, height, g.letterbox)?)
             };
             let mut detections = Vec::new();
-            typed_detections(&out.detections, &dframe, g, width, height, &mut detections);
-            let best_row = geometry::best_detection(&out.detections, g.score_threshold);
-            let best = best_row.and_then(|r| detections.iter().position(|d| d.row == r));
-            let crop_box = best.and_then(|i| detections.get(i)).map(|d| d.bbox).unwrap_or([
-                0.0,
-                0.0,
-                (width - 1) as f32,
-                (height - 1) as f32,
-            ]);
+            let (best, crop_box) =
+                select::typed_detections(&out.detections, &dframe, g, width, height, &mut detections);
             let s = g.crop as usize;
             let crop = match out.crop {
                 Some(c) => Array4::from_shape_vec((1, 3, s, s), c).map_err(|e| Error::Tensor {

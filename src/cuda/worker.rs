@@ -11,6 +11,10 @@
 //! D2H: detections (R×6), oil, and the crop only when asked (PipelineBuilder::return_crop).
 //! ```
 //!
+//! [`CudaWorker::run`] does one stage per method (`upload`, `preprocess`, the detector, `postprocess`, the
+//! estimator, `read_back`), each between two CUDA events; the kernels are launched through the typed
+//! functions of `stages/<stage>/cuda.rs`, which check the buffers they are given.
+//!
 //! In `StageMode::Model` the repository's preprocessing model reads the f32 frame that `resize.cu` builds on
 //! the device and writes the letterbox into a device tensor the detector reads; the postprocessing model
 //! reads that frame and the detector's device output and writes the crop the estimator reads. No step
@@ -31,76 +35,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cudarc::driver::{
-    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PinnedHostSlice,
-    PushKernelArg, result as driver_result, sys,
+    CudaContext, CudaEvent, CudaSlice, CudaStream, DevicePtr, PinnedHostSlice, result as driver_result, sys,
 };
-use cudarc::nvrtc::Ptx;
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::value::{Shape, Tensor, TensorRefMut};
 
-use super::driver::GpuFound;
-use super::kernels::{self, KernelSource};
-use super::nvrtc;
-use crate::ops::geometry::{Geometry, Letterbox};
+use super::driver_error as cuda;
+use super::kernels::{DeviceBuffer, DeviceFrame, Kernels};
 use crate::runtime::{Runtime, RuntimeOptions};
-use crate::{Error, Result};
-
-fn cuda(what: impl std::fmt::Display, e: impl std::fmt::Debug) -> Error {
-    Error::Cuda { message: format!("{what}: {e:?}") }
-}
-
-/// The kernels, compiled for the GPU present and loaded into its context.
-#[derive(Debug, Clone)]
-pub(crate) struct Kernels {
-    letterbox: CudaFunction,
-    resize: CudaFunction,
-    best_box: CudaFunction,
-    crop: CudaFunction,
-}
-
-fn load_one(gpu: &GpuFound, nvrtc_version: (i32, i32), k: &KernelSource) -> Result<CudaFunction> {
-    let arch = gpu.arch();
-    let cubin = nvrtc::compile_cubin(k, arch).map_err(|e| match e {
-        Error::KernelCompile { kernel, log } => Error::KernelCompile {
-            kernel,
-            log: format!(
-                "{log}\n(NVRTC {}.{} compiling CUBIN for sm_{arch}, the architecture of {}; an NVRTC older than the \
-                 GPU does not know its architecture)",
-                nvrtc_version.0, nvrtc_version.1, gpu.name
-            ),
-        },
-        other => other,
-    })?;
-    let module = gpu.context.load_module(Ptx::from_binary(cubin)).map_err(|e| Error::Cuda {
-        message: format!(
-            "the driver (CUDA {}.{}) could not load `{}` compiled to CUBIN sm_{arch} by NVRTC {}.{}: {e:?}; \
-             an NVRTC newer than the driver can emit code the driver rejects: use an NVRTC no newer than CUDA \
-             {}.{} (scripts/setup.sh --dev pins nvidia-cuda-nvrtc 13.0.88)",
-            gpu.driver_version.0,
-            gpu.driver_version.1,
-            k.file,
-            nvrtc_version.0,
-            nvrtc_version.1,
-            gpu.driver_version.0,
-            gpu.driver_version.1
-        ),
-    })?;
-    let entry = k.entry_points.first().copied().unwrap_or_default();
-    module.load_function(entry).map_err(|e| cuda(format!("loading `{entry}` from `{}`", k.file), e))
-}
-
-impl Kernels {
-    /// Compiles every registered kernel to CUBIN for `gpu` (once per process per architecture) and loads it.
-    pub(crate) fn load(gpu: &GpuFound, nvrtc_version: (i32, i32)) -> Result<Kernels> {
-        Ok(Kernels {
-            letterbox: load_one(gpu, nvrtc_version, &kernels::LETTERBOX)?,
-            resize: load_one(gpu, nvrtc_version, &kernels::RESIZE)?,
-            best_box: load_one(gpu, nvrtc_version, &kernels::SELECT)?,
-            crop: load_one(gpu, nvrtc_version, &kernels::CROP)?,
-        })
-    }
-}
+use crate::stages::{Geometry, Letterbox, crop, letterbox, resize, select};
+use crate::{CudaErrorKind, Error, Result};
 
 /// Host↔device copies and device allocations made by this module, counted where they are issued.
 #[derive(Debug, Default)]
@@ -211,6 +156,14 @@ impl DeviceSession {
         drop(out);
         Ok(())
     }
+
+    /// The preallocated output, where every run writes.
+    fn output(&self) -> DeviceBuffer<'_, f32> {
+        // SAFETY: `output_ptr` is the data pointer of the output tensor preallocated in `self.run` with
+        // `output_len` f32 on this session's GPU; `self.run` owns it for as long as `self` lives, and the
+        // borrow of `self` keeps it from being dropped while the view exists.
+        unsafe { DeviceBuffer::from_raw(self.output_ptr, self.output_len) }
+    }
 }
 
 /// A device buffer and its device address (stable for the buffer's life).
@@ -231,6 +184,14 @@ impl<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits> DeviceBuf<
     }
     fn len(&self) -> usize {
         self.slice.len()
+    }
+
+    /// The buffer as a kernel argument.
+    fn view(&self) -> DeviceBuffer<'_, T> {
+        // SAFETY: `ptr` is `slice`'s device address (taken when it was allocated on the worker's stream, where
+        // it is also freed, in order after the launches that use it), `slice` holds `slice.len()` elements, and
+        // the borrow of `self` keeps it allocated while the view exists.
+        unsafe { DeviceBuffer::from_raw(self.ptr, self.slice.len()) }
     }
 }
 
@@ -335,7 +296,7 @@ impl CudaWorker {
             );
         }
         let events: [CudaEvent; 7] =
-            events.try_into().map_err(|_| Error::Cuda { message: "creating 7 events".to_owned() })?;
+            events.try_into().map_err(|_| Error::cuda(CudaErrorKind::Driver, "creating 7 events"))?;
         Ok(CudaWorker {
             pre,
             detect,
@@ -397,7 +358,8 @@ impl CudaWorker {
         Ok(())
     }
 
-    /// Runs one frame (`w × h` RGB8, already checked) through the device-resident pipeline.
+    /// Runs one frame (`w × h` RGB8, already checked) through the device-resident pipeline, stage by stage,
+    /// each between two CUDA events: upload, preprocess, detect, postprocess, estimate, read back.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn run(
         &mut self,
@@ -410,184 +372,41 @@ impl CudaWorker {
         counters: &Counters,
     ) -> Result<FrameOut> {
         self.context.bind_to_thread().map_err(|e| cuda("binding the context", e))?;
-        let (wi, hi) = (w as i32, h as i32);
-        let pitch = wi * 3;
-        let bytes = frame.len();
-        self.ensure_frame(bytes, counters)?;
-        let block = (16u32, 16u32, 1u32);
-        let grid2 = |x: u32, y: u32| LaunchConfig {
-            grid_dim: (x.div_ceil(16), y.div_ceil(16), 1),
-            block_dim: block,
-            shared_mem_bytes: 0,
-        };
+        self.ensure_frame(frame.len(), counters)?;
+        let out = self.run_stages(kernels, frame, w, h, g, plan, counters);
+        if out.is_err() {
+            // A stage failed after work was queued: wait for the stream, so that no copy or kernel of this frame
+            // still reads the staging buffer or the worker's buffers when the next frame reuses them.
+            let _ = self.stream.synchronize();
+        }
+        out
+    }
 
-        // Upload: the only host → device copy of the frame.
+    /// [`CudaWorker::run`]'s stages, each between two of the worker's events.
+    #[allow(clippy::too_many_arguments)]
+    fn run_stages(
+        &mut self,
+        kernels: &Kernels,
+        frame: &[u8],
+        w: u32,
+        h: u32,
+        g: &Geometry,
+        plan: FramePlan,
+        counters: &Counters,
+    ) -> Result<FrameOut> {
         self.record(0)?;
-        {
-            let staging = self.staging.as_mut_slice().map_err(|e| cuda("waiting for the staging buffer", e))?;
-            let Some(dst) = staging.get_mut(..bytes) else {
-                return Err(Error::Cuda { message: format!("staging buffer smaller than {bytes} bytes") });
-            };
-            dst.copy_from_slice(frame);
-        }
-        let staged = self.staging.as_slice().map_err(|e| cuda("reading the staging buffer", e))?;
-        let src = staged.get(..bytes).unwrap_or_default();
-        // SAFETY: `self.frame` holds at least `bytes` bytes (ensure_frame); `src` is pinned memory owned by this
-        // worker that is not written again until the stream has finished with it (the next frame waits on the
-        // stream's final synchronize below before touching it).
-        unsafe { driver_result::memcpy_htod_async(self.frame.ptr, src, self.stream.cu_stream()) }
-            .map_err(|e| cuda("uploading the frame", e))?;
-        counters.uploads.fetch_add(1, Ordering::Relaxed);
-        counters.upload_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.upload(frame, counters)?;
         self.record(1)?;
-
-        let (mw, mh) = g.model_input;
         let lb = Letterbox::new(w, h, g.letterbox)?;
-        let side = g.letterbox;
-        let rows = self.rows as i64;
-        // The detector's letterbox: ours (native) or the preprocessing model's output.
-        let frame_f32_ptr = if plan.pre_model || plan.post_model {
-            let need = 3 * mw as usize * mh as usize;
-            if self.frame_f32.as_ref().is_none_or(|b| b.len() < need) {
-                self.frame_f32 = Some(DeviceBuf::new(&self.stream, need, counters)?);
-            }
-            let ptr = self.frame_f32.as_ref().map(|b| b.ptr).unwrap_or_default();
-            let (mwi, mhi) = (mw as i32, mh as i32);
-            let one = 1.0f32;
-            // SAFETY: resize_u8_to_f32_nchw(frame, w, h, pitch, out, out_w, out_h, scale) as declared in
-            // kernels/resize.cu; `frame` holds h rows of `pitch` bytes, `out` 3 * out_w * out_h floats; the grid
-            // covers out_w × out_h and the kernel returns for threads outside it.
-            unsafe {
-                self.stream
-                    .launch_builder(&kernels.resize)
-                    .arg(&self.frame.ptr)
-                    .arg(&wi)
-                    .arg(&hi)
-                    .arg(&pitch)
-                    .arg(&ptr)
-                    .arg(&mwi)
-                    .arg(&mhi)
-                    .arg(&one)
-                    .launch(grid2(mw, mh))
-            }
-            .map_err(|e| cuda("launching resize_u8_to_f32_nchw", e))?;
-            ptr
-        } else {
-            0
-        };
-        let frame_shape = vec![1, 3, i64::from(mh), i64::from(mw)];
-        let letterbox_ptr = if plan.pre_model {
-            self.pre.run(self.ordinal, &[(frame_f32_ptr, frame_shape.clone())])?;
-            self.pre.output_ptr
-        } else {
-            let (sidei, nw, nh, pl, pt) =
-                (side as i32, lb.new_w as i32, lb.new_h as i32, lb.pad_left as i32, lb.pad_top as i32);
-            // SAFETY: letterbox_u8_to_f32_nchw(frame, w, h, pitch, out, side, new_w, new_h, pad_left, pad_top,
-            // scale, pad_value) as declared in kernels/letterbox.cu; `out` holds 3 * side² floats; the grid
-            // covers side × side and the kernel returns for threads outside it.
-            unsafe {
-                self.stream
-                    .launch_builder(&kernels.letterbox)
-                    .arg(&self.frame.ptr)
-                    .arg(&wi)
-                    .arg(&hi)
-                    .arg(&pitch)
-                    .arg(&self.letterbox.ptr)
-                    .arg(&sidei)
-                    .arg(&nw)
-                    .arg(&nh)
-                    .arg(&pl)
-                    .arg(&pt)
-                    .arg(&g.scale)
-                    .arg(&g.pad_value)
-                    .launch(grid2(side, side))
-            }
-            .map_err(|e| cuda("launching letterbox_u8_to_f32_nchw", e))?;
-            self.letterbox.ptr
-        };
+        let letterbox = self.preprocess(kernels, w, h, &lb, g, plan, counters)?;
         self.record(2)?;
-
-        self.detect.run(self.ordinal, &[(letterbox_ptr, nchw(side))])?;
+        self.detect.run(self.ordinal, &[(letterbox, nchw(g.letterbox))])?;
         self.record(3)?;
-
-        let crop_ptr = if plan.post_model {
-            self.post.run(self.ordinal, &[(frame_f32_ptr, frame_shape), (self.detect.output_ptr, vec![1, rows, 6])])?;
-            self.post.output_ptr
-        } else {
-            // The detections are in the letterbox of the frame the detector saw: this frame's own letterbox
-            // (native) or the model-size frame's (preprocessing model; the caller only plans that when the
-            // frame has the model's size, so both are the same).
-            let dl = if plan.pre_model { Letterbox::new(mw, mh, g.letterbox)? } else { lb };
-            let (rowsi, nw, nh, pl, pt) =
-                (self.rows as i32, dl.new_w as i32, dl.new_h as i32, dl.pad_left as i32, dl.pad_top as i32);
-            let cfg =
-                LaunchConfig { grid_dim: (1, 1, 1), block_dim: (kernels::SELECT_THREADS, 1, 1), shared_mem_bytes: 0 };
-            // SAFETY: best_box(dets, rows, threshold, new_w, new_h, pad_left, pad_top, w, h, crop_box_out,
-            // best_row_out) as declared in kernels/select.cu, launched as one block of SELECT_THREADS; `dets`
-            // holds rows × 6 floats (the detector's preallocated output), crop_box 4 floats, best_row 1 int.
-            unsafe {
-                self.stream
-                    .launch_builder(&kernels.best_box)
-                    .arg(&self.detect.output_ptr)
-                    .arg(&rowsi)
-                    .arg(&g.score_threshold)
-                    .arg(&nw)
-                    .arg(&nh)
-                    .arg(&pl)
-                    .arg(&pt)
-                    .arg(&wi)
-                    .arg(&hi)
-                    .arg(&self.crop_box.ptr)
-                    .arg(&self.best_row.ptr)
-                    .launch(cfg)
-            }
-            .map_err(|e| cuda("launching best_box", e))?;
-            let cs = g.crop as i32;
-            // SAFETY: crop_resize_u8_to_f32_nchw(frame, w, h, pitch, crop_box, out, side, scale) as declared in
-            // kernels/crop.cu; crop_box holds 4 floats written by best_box just before on the same stream; `out`
-            // holds 3 * crop² floats; the grid covers crop × crop.
-            unsafe {
-                self.stream
-                    .launch_builder(&kernels.crop)
-                    .arg(&self.frame.ptr)
-                    .arg(&wi)
-                    .arg(&hi)
-                    .arg(&pitch)
-                    .arg(&self.crop_box.ptr)
-                    .arg(&self.crop.ptr)
-                    .arg(&cs)
-                    .arg(&g.scale)
-                    .launch(grid2(g.crop, g.crop))
-            }
-            .map_err(|e| cuda("launching crop_resize_u8_to_f32_nchw", e))?;
-            self.crop.ptr
-        };
+        let crop = self.postprocess(kernels, w, h, &lb, g, plan)?;
         self.record(4)?;
-
-        self.estimate.run(self.ordinal, &[(crop_ptr, nchw(g.crop))])?;
+        self.estimate.run(self.ordinal, &[(crop, nchw(g.crop))])?;
         self.record(5)?;
-
-        // Read back: detections, oil, and the crop when asked. Nothing above copied between host and device.
-        let mut detections = vec![0f32; self.detect.output_len];
-        let mut oil = [0f32; 1];
-        let mut crop = plan.want_crop.then(|| vec![0f32; 3 * g.crop as usize * g.crop as usize]);
-        let cu = self.stream.cu_stream();
-        // SAFETY: each source is a device allocation of at least the destination's length in f32 (the
-        // preallocated outputs have exactly `output_len` elements; the crop buffers 3 * crop²); the host
-        // vectors are not moved or read before the stream synchronises below.
-        unsafe {
-            driver_result::memcpy_dtoh_async(&mut detections, self.detect.output_ptr, cu)
-                .map_err(|e| cuda("copying the detections back", e))?;
-            driver_result::memcpy_dtoh_async(&mut oil[..], self.estimate.output_ptr, cu)
-                .map_err(|e| cuda("copying the oil percentage back", e))?;
-            if let Some(c) = crop.as_mut() {
-                driver_result::memcpy_dtoh_async(c, crop_ptr, cu).map_err(|e| cuda("copying the crop back", e))?;
-            }
-        }
-        let n = 2 + u64::from(crop.is_some());
-        counters.downloads.fetch_add(n, Ordering::Relaxed);
-        let b = 4 * (detections.len() + 1 + crop.as_ref().map_or(0, Vec::len)) as u64;
-        counters.download_bytes.fetch_add(b, Ordering::Relaxed);
+        let (detections, oil, crop) = self.read_back(crop, g, plan, counters)?;
         self.record(6)?;
         self.stream.synchronize().map_err(|e| cuda("waiting for the frame", e))?;
         counters.frames.fetch_add(1, Ordering::Relaxed);
@@ -603,6 +422,164 @@ impl CudaWorker {
             estimate_ms: self.elapsed(4, 5),
             readback_ms: self.elapsed(5, 6),
         };
-        Ok(FrameOut { detections, oil: oil[0], crop, timings })
+        Ok(FrameOut { detections, oil, crop, timings })
+    }
+
+    /// The frame's only host → device copy: into the pinned staging buffer, then to `self.frame`.
+    fn upload(&mut self, frame: &[u8], counters: &Counters) -> Result<()> {
+        let bytes = frame.len();
+        {
+            let staging = self.staging.as_mut_slice().map_err(|e| cuda("waiting for the staging buffer", e))?;
+            let Some(dst) = staging.get_mut(..bytes) else {
+                return Err(Error::cuda(
+                    CudaErrorKind::BufferSize,
+                    format!("staging buffer smaller than {bytes} bytes"),
+                ));
+            };
+            dst.copy_from_slice(frame);
+        }
+        let staged = self.staging.as_slice().map_err(|e| cuda("reading the staging buffer", e))?;
+        let src = staged.get(..bytes).unwrap_or_default();
+        // SAFETY: `self.frame` holds at least `bytes` bytes (ensure_frame); `src` is pinned memory owned by this
+        // worker that is not written again until the stream has finished with it: `run` synchronises the stream
+        // before it returns, whether the frame succeeds or fails, and the next frame writes the staging buffer
+        // only after that.
+        unsafe { driver_result::memcpy_htod_async(self.frame.ptr, src, self.stream.cu_stream()) }
+            .map_err(|e| cuda("uploading the frame", e))?;
+        counters.uploads.fetch_add(1, Ordering::Relaxed);
+        counters.upload_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The frame as the repository's models take it (f32 NCHW at the model's input size, in
+    /// `self.frame_f32`, grown once), built from the uploaded frame by the resize kernel.
+    fn frame_tensor(&mut self, kernels: &Kernels, w: u32, h: u32, g: &Geometry, counters: &Counters) -> Result<u64> {
+        let (mw, mh) = g.model_input;
+        let need = 3 * mw as usize * mh as usize;
+        if self.frame_f32.as_ref().is_none_or(|b| b.len() < need) {
+            self.frame_f32 = Some(DeviceBuf::new(&self.stream, need, counters)?);
+        }
+        let Some(out) = self.frame_f32.as_ref() else {
+            return Err(Error::cuda(CudaErrorKind::BufferSize, "the model-size frame buffer is missing"));
+        };
+        let frame = DeviceFrame::new(self.frame.view(), w, h)?;
+        resize::cuda::resize(&self.stream, &kernels.resize, &frame, mw, mh, 1.0, out.view())?;
+        Ok(out.ptr)
+    }
+
+    /// Preprocessing: the letterbox the detector reads, ours (the letterbox kernel on the uploaded frame) or the
+    /// preprocessing model's output (on the resized frame); returns its device address. Builds the model-size
+    /// frame whenever a stage runs its model.
+    #[allow(clippy::too_many_arguments)]
+    fn preprocess(
+        &mut self,
+        kernels: &Kernels,
+        w: u32,
+        h: u32,
+        lb: &Letterbox,
+        g: &Geometry,
+        plan: FramePlan,
+        counters: &Counters,
+    ) -> Result<u64> {
+        let frame_f32 =
+            if plan.pre_model || plan.post_model { self.frame_tensor(kernels, w, h, g, counters)? } else { 0 };
+        if plan.pre_model {
+            let (mw, mh) = g.model_input;
+            self.pre.run(self.ordinal, &[(frame_f32, vec![1, 3, i64::from(mh), i64::from(mw)])])?;
+            return Ok(self.pre.output_ptr);
+        }
+        let frame = DeviceFrame::new(self.frame.view(), w, h)?;
+        letterbox::cuda::letterbox(
+            &self.stream,
+            &kernels.letterbox,
+            &frame,
+            lb,
+            g.scale,
+            g.pad_value,
+            self.letterbox.view(),
+        )?;
+        Ok(self.letterbox.ptr)
+    }
+
+    /// Postprocessing: the crop the estimator reads, ours (best box, then the crop kernel on the uploaded frame)
+    /// or the postprocessing model's output (on the model-size frame and the detector's rows); returns its
+    /// device address.
+    fn postprocess(
+        &mut self,
+        kernels: &Kernels,
+        w: u32,
+        h: u32,
+        lb: &Letterbox,
+        g: &Geometry,
+        plan: FramePlan,
+    ) -> Result<u64> {
+        if plan.post_model {
+            let (mw, mh) = g.model_input;
+            let frame_f32 = self.frame_f32.as_ref().map(|b| b.ptr).unwrap_or_default();
+            let rows = self.rows as i64;
+            let inputs =
+                [(frame_f32, vec![1, 3, i64::from(mh), i64::from(mw)]), (self.detect.output_ptr, vec![1, rows, 6])];
+            self.post.run(self.ordinal, &inputs)?;
+            return Ok(self.post.output_ptr);
+        }
+        // The detections are in the letterbox of the frame the detector saw: this frame's own letterbox
+        // (native) or the model-size frame's (preprocessing model; the caller only plans that when the frame
+        // has the model's size, so both are the same).
+        let dl = if plan.pre_model { Letterbox::new(g.model_input.0, g.model_input.1, g.letterbox)? } else { *lb };
+        let dets = self.detect.output();
+        select::cuda::best_box(
+            &self.stream,
+            &kernels.best_box,
+            dets,
+            g.score_threshold,
+            &dl,
+            self.crop_box.view(),
+            self.best_row.view(),
+        )?;
+        let frame = DeviceFrame::new(self.frame.view(), w, h)?;
+        crop::cuda::crop_resize(
+            &self.stream,
+            &kernels.crop,
+            &frame,
+            self.crop_box.view(),
+            g.crop,
+            g.scale,
+            self.crop.view(),
+        )?;
+        Ok(self.crop.ptr)
+    }
+
+    /// The copies back: detections, oil, and the crop (at `crop`) when asked. Nothing before them copied
+    /// between host and device.
+    fn read_back(
+        &mut self,
+        crop: u64,
+        g: &Geometry,
+        plan: FramePlan,
+        counters: &Counters,
+    ) -> Result<(Vec<f32>, f32, Option<Vec<f32>>)> {
+        let mut detections = vec![0f32; self.detect.output_len];
+        let mut oil = [0f32; 1];
+        let mut crop_out = plan.want_crop.then(|| vec![0f32; 3 * g.crop as usize * g.crop as usize]);
+        let cu = self.stream.cu_stream();
+        // SAFETY: each source is a device allocation of at least the destination's length in f32 (the
+        // preallocated outputs have exactly `output_len` elements; the crop buffers 3 * crop²). The
+        // destinations are pageable host memory, for which the driver returns from an asynchronous
+        // device-to-host copy only once the copy is done (CUDA's "API synchronization behavior"), so no copy
+        // outlives its vector on any return path; the values are used only after `run` synchronises the stream.
+        unsafe {
+            driver_result::memcpy_dtoh_async(&mut detections, self.detect.output_ptr, cu)
+                .map_err(|e| cuda("copying the detections back", e))?;
+            driver_result::memcpy_dtoh_async(&mut oil[..], self.estimate.output_ptr, cu)
+                .map_err(|e| cuda("copying the oil percentage back", e))?;
+            if let Some(c) = crop_out.as_mut() {
+                driver_result::memcpy_dtoh_async(c, crop, cu).map_err(|e| cuda("copying the crop back", e))?;
+            }
+        }
+        let n = 2 + u64::from(crop_out.is_some());
+        counters.downloads.fetch_add(n, Ordering::Relaxed);
+        let b = 4 * (detections.len() + 1 + crop_out.as_ref().map_or(0, Vec::len)) as u64;
+        counters.download_bytes.fetch_add(b, Ordering::Relaxed);
+        Ok((detections, oil[0], crop_out))
     }
 }

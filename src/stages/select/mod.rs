@@ -1,0 +1,153 @@
+//! Postprocessing, first half: which detection rows count, which one is the best (`kernels/select.cu` makes
+//! the same choice on the GPU), and the typed [`Detection`]s they become.
+
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
+
+use super::letterbox::DetFrame;
+use super::{CropBox, Geometry};
+
+/// Number of `f32` values in one detection row: `(x1, y1, x2, y2, score, class)`.
+pub const DETECTION_ROW: usize = 6;
+
+/// The index of the best detection row in `detections` (rows of [`DETECTION_ROW`] values, a trailing
+/// partial row ignored), or `None`.
+///
+/// A candidate row has its four coordinates and its score finite and `score >= score_threshold` (a NaN
+/// threshold admits nothing). The best candidate has the highest score; on equal scores, the lowest index.
+pub fn best_detection(detections: &[f32], score_threshold: f32) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, row) in detections.chunks_exact(DETECTION_ROW).enumerate() {
+        let &[x1, y1, x2, y2, score, _] = row else {
+            continue;
+        };
+        let finite = x1.is_finite() && y1.is_finite() && x2.is_finite() && y2.is_finite() && score.is_finite();
+        if !finite || score < score_threshold || score.is_nan() || score_threshold.is_nan() {
+            continue;
+        }
+        match best {
+            Some((_, s)) if s >= score => {}
+            _ => best = Some((i, score)),
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// Row `index` of `detections` (rows of [`DETECTION_ROW`] values), or `None` when it is out of range.
+pub fn detection_row(detections: &[f32], index: usize) -> Option<&[f32; DETECTION_ROW]> {
+    detections.chunks_exact(DETECTION_ROW).nth(index).and_then(|row| row.try_into().ok())
+}
+
+/// A detection, with its box in original frame pixels and in letterbox pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Detection {
+    /// Row of the detector's output this comes from.
+    pub row: usize,
+    /// `[x1, y1, x2, y2]` in original frame pixels (ordered, clamped to the frame).
+    pub bbox: [f32; 4],
+    /// `[x1, y1, x2, y2]` as the detector gave it, in letterbox pixels.
+    pub letterbox_bbox: [f32; 4],
+    /// Confidence.
+    pub score: f32,
+    /// Class index.
+    pub class: f32,
+}
+
+/// The rows worth reporting (finite, at or above the threshold), mapped to original pixels, into `out` (its
+/// capacity reused); returns the index into `out` of the best one, and the box that is cropped (the best
+/// detection's, or the whole frame).
+pub(crate) fn typed_detections(
+    dets: &[f32],
+    dframe: &DetFrame,
+    g: &Geometry,
+    width: u32,
+    height: u32,
+    out: &mut Vec<Detection>,
+) -> (Option<usize>, [f32; 4]) {
+    out.clear();
+    let rows = dets
+        .chunks_exact(6)
+        .filter_map(|r| <&[f32; 6]>::try_from(r).ok())
+        .enumerate()
+        .filter(|(_, r)| r.iter().take(5).all(|v| v.is_finite()) && r[4] >= g.score_threshold)
+        .map(|(row, &[lx1, ly1, lx2, ly2, score, class])| {
+            let (x1, y1) = dframe.original_of(lx1, ly1);
+            let (x2, y2) = dframe.original_of(lx2, ly2);
+            let b = CropBox::ordered_clamped(x1, y1, x2, y2, width, height);
+            Detection { row, bbox: [b.x1, b.y1, b.x2, b.y2], letterbox_bbox: [lx1, ly1, lx2, ly2], score, class }
+        });
+    out.extend(rows);
+    let best_row = best_detection(dets, g.score_threshold);
+    let best = best_row.and_then(|r| out.iter().position(|d| d.row == r));
+    let crop_box =
+        best.and_then(|i| out.get(i)).map(|d| d.bbox).unwrap_or([0.0, 0.0, (width - 1) as f32, (height - 1) as f32]);
+    (best, crop_box)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::stages::reference::unit;
+
+    /// `best_detection` straight from the spec, as a sort.
+    fn best_reference(d: &[f32], thr: f32) -> Option<usize> {
+        let mut c: Vec<(usize, f32)> = d
+            .chunks(6)
+            .enumerate()
+            .filter(|(_, r)| r.len() == 6 && r[..5].iter().all(|v| v.is_finite()) && r[4] >= thr)
+            .map(|(i, r)| (i, r[4]))
+            .collect();
+        // Highest score first, then lowest index.
+        c.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap().then(a.0.cmp(&b.0)));
+        c.first().map(|&(i, _)| i)
+    }
+
+    #[test]
+    fn best_detection_rules() {
+        let nan = f32::NAN;
+        let inf = f32::INFINITY;
+        #[rustfmt::skip]
+        let d = [
+            0.0, 0.0, 0.0, 0.0, 0.0, 0.0, // padding row
+            1.0, 2.0, 3.0, 4.0, 0.5, 1.0,
+            1.0, 2.0, 3.0, 4.0, 0.9, 1.0, // best, first of a tie
+            nan, 2.0, 3.0, 4.0, 0.99, 1.0, // non-finite coordinate
+            1.0, 2.0, inf, 4.0, 0.99, 1.0,
+            1.0, 2.0, 3.0, 4.0, nan, 1.0,
+            1.0, 2.0, 3.0, 4.0, inf, 1.0,
+            5.0, 6.0, 7.0, 8.0, 0.9, 2.0, // tie, later
+            1.0, 2.0, 3.0, 4.0, 0.95, nan, // class is not checked: best
+        ];
+        assert_eq!(best_detection(&d, 0.25), Some(8));
+        assert_eq!(best_detection(&d[..48], 0.25), Some(2));
+        assert_eq!(best_detection(&d[..48], 0.9), Some(2));
+        assert_eq!(best_detection(&d[..48], 0.91), None);
+        assert_eq!(best_detection(&d, nan), None);
+        assert_eq!(best_detection(&d, f32::NEG_INFINITY), Some(8));
+        // The zero padding row is a candidate at threshold 0.
+        assert_eq!(best_detection(&d[..6], 0.0), Some(0));
+        // A trailing partial row is ignored, even with a high score.
+        let partial = [1.0, 2.0, 3.0, 4.0, 0.3, 0.0, 1.0, 2.0, 3.0, 4.0, 0.99];
+        assert_eq!(best_detection(&partial, 0.25), Some(0));
+        assert_eq!(best_detection(&[], 0.25), None);
+        // All below the threshold.
+        let low = [1.0, 2.0, 3.0, 4.0, 0.2, 0.0, 1.0, 2.0, 3.0, 4.0, 0.249_999, 0.0];
+        assert_eq!(best_detection(&low, 0.25), None);
+
+        // Random rows against the sort-based reference.
+        let mut rng = 42_u64;
+        let specials = [nan, inf, -inf, 0.25, 0.5, 0.5, 1.0];
+        for n in 0..200 {
+            let mut d = Vec::new();
+            for _ in 0..(n % 40) * 6 + n % 6 {
+                let u = unit(&mut rng);
+                d.push(if u < 0.1 { specials[(u * 70.0) as usize % specials.len()] } else { u });
+            }
+            for thr in [0.0, 0.25, 0.5, 0.9] {
+                assert_eq!(best_detection(&d, thr), best_reference(&d, thr), "{d:?} {thr}");
+            }
+        }
+    }
+}
