@@ -265,7 +265,9 @@ impl Repository {
             None => queue.extend(candidates.keys().cloned()),
             Some(names) => {
                 for name in names {
-                    check_name(name).map_err(|m| repo_err(RepositoryErrorKind::InvalidName, &root, format!("cannot load model `{name}`: {m}")))?;
+                    check_name(name).map_err(|m| {
+                        repo_err(RepositoryErrorKind::InvalidName, &root, format!("cannot load model `{name}`: {m}"))
+                    })?;
                     if !candidates.contains_key(name) {
                         return Err(repo_err(
                             RepositoryErrorKind::ModelNotFound,
@@ -284,7 +286,11 @@ impl Repository {
                 continue;
             }
             let Some(dir) = candidates.get(&name) else {
-                return Err(repo_err(RepositoryErrorKind::ModelNotFound, &root, format!("model `{name}` is not in the repository")));
+                return Err(repo_err(
+                    RepositoryErrorKind::ModelNotFound,
+                    &root,
+                    format!("model `{name}` is not in the repository"),
+                ));
             };
             let (entry, warnings) = load_model(&root, &name, dir, options, inspect, false)?;
             for w in &warnings {
@@ -352,7 +358,11 @@ impl Repository {
         if let Some(names) = &options.load_models
             && let Some(unknown) = names.iter().find(|n| !candidates.contains_key(*n))
         {
-            return Err(repo_err(RepositoryErrorKind::ModelNotFound, &root, format!("model `{unknown}` is not in the repository")));
+            return Err(repo_err(
+                RepositoryErrorKind::ModelNotFound,
+                &root,
+                format!("model `{unknown}` is not in the repository"),
+            ));
         }
         let mut reports = Vec::new();
         let mut loaded: BTreeMap<String, ModelEntry> = BTreeMap::new();
@@ -406,16 +416,22 @@ impl Repository {
             let missing: BTreeSet<&str> =
                 steps.iter().map(|s| s.model_name.as_str()).filter(|m| !candidates.contains_key(*m)).collect();
             let result = if !missing.is_empty() {
-                Err(err(EnsembleErrorKind::UnknownModel, format!(
-                    "ensemble {name} contains models that are not available or ambiguous: {}",
-                    missing.into_iter().collect::<Vec<_>>().join(", ")
-                )))
+                Err(err(
+                    EnsembleErrorKind::UnknownModel,
+                    format!(
+                        "ensemble {name} contains models that are not available or ambiguous: {}",
+                        missing.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                ))
             } else if let Some((dep, why)) =
                 steps.iter().find_map(|s| failed.get(&s.model_name).map(|w| (s.model_name.clone(), w.clone())))
             {
-                Err(err(EnsembleErrorKind::InvalidPlan, format!(
-                    "ensemble '{name}' depends on '{dep}' which is not valid. Model '{dep}' failed with error: {why}"
-                )))
+                Err(err(
+                    EnsembleErrorKind::InvalidPlan,
+                    format!(
+                        "ensemble '{name}' depends on '{dep}' which is not valid. Model '{dep}' failed with error: {why}"
+                    ),
+                ))
             } else {
                 ensemble_checks(entry, &loaded)
                     .and_then(|()| crate::ensemble::EnsemblePlan::build(&repo, entry).map(drop))
@@ -469,22 +485,28 @@ fn ensemble_checks(entry: &ModelEntry, models: &BTreeMap<String, ModelEntry>) ->
     let name = entry.config.name.clone();
     let err = |kind: EnsembleErrorKind, message: String| Error::Ensemble { model: name.clone(), kind, message };
     if let Some(path) = cycle_from(&name, models) {
-        return Err(err(EnsembleErrorKind::InvalidPlan, format!("circular dependency between ensembles: {name} -> ... -> {path} -> {name}")));
+        return Err(err(
+            EnsembleErrorKind::InvalidPlan,
+            format!("circular dependency between ensembles: {name} -> ... -> {path} -> {name}"),
+        ));
     }
     let steps = entry.config.ensemble.as_ref().map(|s| s.steps.as_slice()).unwrap_or_default();
     for step in steps {
         let served = models.get(&step.model_name).map(ModelEntry::served_versions).unwrap_or_default();
         if served.is_empty() {
-            return Err(err(EnsembleErrorKind::VersionNotServed, format!(
-                "ensemble '{name}' depends on '{}' which has no loaded version.",
-                step.model_name
-            )));
+            return Err(err(
+                EnsembleErrorKind::VersionNotServed,
+                format!("ensemble '{name}' depends on '{}' which has no loaded version.", step.model_name),
+            ));
         }
         if step.model_version >= 0 && !served.contains(&step.model_version) {
-            return Err(err(EnsembleErrorKind::VersionNotServed, format!(
-                "ensemble '{name}' depends on '{}' whose required version {} is not loaded. (it serves {served:?})",
-                step.model_name, step.model_version
-            )));
+            return Err(err(
+                EnsembleErrorKind::VersionNotServed,
+                format!(
+                    "ensemble '{name}' depends on '{}' whose required version {} is not loaded. (it serves {served:?})",
+                    step.model_name, step.model_version
+                ),
+            ));
         }
     }
     let configs: HashMap<String, ModelConfig> = steps
