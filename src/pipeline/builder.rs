@@ -59,6 +59,7 @@ pub struct PipelineBuilder {
     repository: PathBuf,
     ensemble: Option<String>,
     load_models: Option<Vec<String>>,
+    strict_model_config: bool,
     runtime: RuntimeOptions,
     preprocess: StageMode,
     postprocess: StageMode,
@@ -79,6 +80,7 @@ impl PipelineBuilder {
             repository: repository.into(),
             ensemble: None,
             load_models: None,
+            strict_model_config: true,
             runtime: RuntimeOptions::default(),
             preprocess: StageMode::Auto,
             postprocess: StageMode::Auto,
@@ -108,7 +110,7 @@ impl PipelineBuilder {
         self
     }
 
-    /// The ensemble to run (default: the repository's only ensemble).
+    /// The ensemble to run (default: the repository's only ensemble that no other ensemble runs as a step).
     pub fn ensemble(mut self, name: impl Into<String>) -> Self {
         self.ensemble = Some(name.into());
         self
@@ -122,6 +124,15 @@ impl PipelineBuilder {
         S: Into<String>,
     {
         self.load_models = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Triton's `--strict-model-config` (default `true`, as in the guide's deployment). With `false`, as in
+    /// Triton without strict model config, a model folder without `config.pbtxt`, or a config without
+    /// inputs or outputs (or `platform`, or `max_batch_size`), is completed from its ONNX file the way
+    /// Triton's ONNX Runtime backend does (see [`crate::repository::autocomplete`]).
+    pub fn strict_model_config(mut self, strict: bool) -> Self {
+        self.strict_model_config = strict;
         self
     }
 
@@ -230,8 +241,13 @@ impl PipelineBuilder {
     /// Loads ONNX Runtime and the repository, validates every model against its ONNX file, plans the
     /// ensemble, recognises the CLO stages, and settles each stage's mode.
     pub fn build(self) -> Result<Pipeline> {
-        let ensemble =
-            Ensemble::load(&self.repository, self.ensemble.as_deref(), self.load_models.clone(), &self.runtime)?;
+        let ensemble = Ensemble::load(
+            &self.repository,
+            self.ensemble.as_deref(),
+            self.load_models.clone(),
+            self.strict_model_config,
+            &self.runtime,
+        )?;
         let roles = Roles::recognise(ensemble.plan())?;
         let mut geometry = roles.geometry(ensemble.plan())?;
         if let Some(v) = self.pad_value {
