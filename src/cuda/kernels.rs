@@ -95,7 +95,7 @@ pub const KERNELS: &[KernelSource] = &[LETTERBOX, RESIZE, SELECT, CROP];
 
 /// Block size `best_box` is written for (`CLO_SELECT_THREADS` in `kernels/select.cu`): launch it as one
 /// block of this many threads.
-pub const SELECT_THREADS: u32 = 256;
+pub(crate) const SELECT_THREADS: u32 = 256;
 
 /// The registered module with this [`KernelSource::name`].
 pub fn kernel(name: &str) -> Option<&'static KernelSource> {

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use super::{ParityReport, Pipeline, StageMode, check_frame, max_abs};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::stages::letterbox::DetFrame;
 use crate::stages::{Geometry, Letterbox};
 use crate::stages::{letterbox, resize};
@@ -20,8 +20,10 @@ impl Pipeline {
         check_frame(frame, width, height)?;
         let g = &self.geometry;
         let (mw, mh) = g.model_input;
-        let mut worker = self.ensemble.take_worker()?;
-        let r = (|| {
+        // The stage comparisons on one worker, given back at the end of the block, before the two full runs
+        // below take one again.
+        let (lb_diff, det_diff, crop_diff) = {
+            let mut worker = self.ensemble.worker()?;
             // Letterbox: both from the same frame at the model's input size.
             let frame_m: Cow<'_, [u8]> = if (width, height) == (mw, mh) {
                 Cow::Borrowed(frame)
@@ -52,10 +54,8 @@ impl Pipeline {
                 self.native_crop(&mut worker, &frame_m, mw, mh, &dframe)?;
                 crop_diff = crop_diff.max(max_abs(&model_crop, &worker.crop));
             }
-            Ok::<_, Error>((lb_diff, det_diff, crop_diff))
-        })();
-        self.ensemble.give_back(worker);
-        let (lb_diff, det_diff, crop_diff) = r?;
+            (lb_diff, det_diff, crop_diff)
+        };
         let a = self.infer_with(frame, width, height, StageMode::Model, StageMode::Model)?;
         let b = self.infer_with(frame, width, height, StageMode::Native, StageMode::Native)?;
         Ok(ParityReport {

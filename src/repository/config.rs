@@ -248,7 +248,7 @@ impl ModelConfig {
     }
 
     /// Reads the typed config from a parsed tree.
-    pub fn from_message(message: &Message, path: &Path, folder_name: &str) -> Result<Self> {
+    pub(crate) fn from_message(message: &Message, path: &Path, folder_name: &str) -> Result<Self> {
         let r = Reader { path, model: folder_name };
         let mut config = ModelConfig {
             name: folder_name.to_string(),

@@ -26,7 +26,7 @@
 //! loaded; any other platform or backend is an [`Error::Config`] when that model is loaded.
 
 pub mod config;
-pub mod pbtxt;
+pub(crate) mod pbtxt;
 pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
