@@ -269,16 +269,38 @@ def _model(graph, doc: str) -> onnx.ModelProto:
     return m
 
 
-def build_preprocessing(frame_w: int = W, frame_h: int = H) -> onnx.ModelProto:
+def input_adapter(convention: str) -> tuple[list, str, bool]:
+    """The nodes that turn the ensemble input of a CONVENTIONS entry into RGB, the name of their output, and
+    whether that output is still on the 0..255 scale. raw: RGB 0..255 (as is); unit: RGB/255 in [0,1] (as is,
+    already scaled); bgr: BGR 0..255 (channels reversed by a Gather, as an OpenCV client sends them)."""
+    if convention == "bgr":
+        return (
+            [
+                _const("rgb_from_bgr", [2, 1, 0], np.int64),
+                helper.make_node("Gather", ["original_image_3840_2160", "rgb_from_bgr"], ["frame_rgb"], axis=1),
+            ],
+            "frame_rgb",
+            True,
+        )
+    if convention in ("raw", "unit"):
+        return [], "original_image_3840_2160", convention == "raw"
+    raise ValueError(convention)
+
+
+def build_preprocessing(frame_w: int = W, frame_h: int = H, convention: str = "raw") -> onnx.ModelProto:
     """Div(255) -> Resize(linear, half_pixel, sizes [1,3,360,640]) -> Pad(constant 114/255, top/bottom 140).
 
     frame_w/frame_h other than 3840x2160 build the same letterbox for another frame size (used only by the
-    native-mode self-check; the repository's model is the default)."""
+    native-mode self-check; the repository's model is the default). `convention` (CONVENTIONS) is what the
+    ensemble input holds: for `unit` there is no Div(255), for `bgr` the channels are reversed first."""
     NEW_W, NEW_H, PAD_LEFT, PAD_TOP = letterbox_params(frame_w, frame_h)  # noqa: N806
     W, H = frame_w, frame_h  # noqa: N806
-    nodes = [
-        _const("c255", 255.0),
-        helper.make_node("Div", ["original_image_3840_2160", "c255"], ["scaled"]),
+    nodes, frame, on_255 = input_adapter(convention)
+    if on_255:
+        nodes += [_const("c255", 255.0), helper.make_node("Div", [frame, "c255"], ["scaled"])]
+    else:
+        nodes += [helper.make_node("Identity", [frame], ["scaled"])]
+    nodes += [
         _const("sizes", [1, 3, NEW_H, NEW_W], np.int64),
         helper.make_node(
             "Resize",
@@ -412,7 +434,9 @@ def build_yolov8(batched: bool = False) -> onnx.ModelProto:
     return _model(g, "CLO fixture yolov8 stand-in (seeded; NOT a trained detector)")
 
 
-def build_postprocessing(edge_pad: bool = True, frame_w: int = W, frame_h: int = H) -> onnx.ModelProto:
+def build_postprocessing(
+    edge_pad: bool = True, frame_w: int = W, frame_h: int = H, convention: str = "raw"
+) -> onnx.ModelProto:
     """Best box -> crop-resize of the original frame, per docs/geometry.md.
 
     frame_w/frame_h other than 3840x2160 build the same graph for another frame size (its own letterbox, box
@@ -429,6 +453,9 @@ def build_postprocessing(edge_pad: bool = True, frame_w: int = W, frame_h: int =
     and H. Inside [0, W-1] the bilinear sample is unchanged (the extra column only ever gets weight 0, or is
     equal to column W-1), and a coordinate that overshoots W-1 by rounding reads column W-1 again, exactly as
     geometry.md's clamped sample does. edge_pad=False builds the plain form (roi / (W-1)) for the self-check.
+
+    `convention` (CONVENTIONS): what the ensemble input holds; for `unit` the crop is not multiplied by 1/255,
+    for `bgr` the frame's channels are reversed first.
 
     Candidates are the rows whose x1,y1,x2,y2 and score are all finite (|v| < inf, which is false for NaN and
     +-inf) and whose score >= 0.25. Every other row's score is replaced by -inf before ArgMax, so a NaN or
@@ -504,7 +531,8 @@ def build_postprocessing(edge_pad: bool = True, frame_w: int = W, frame_h: int =
         helper.make_node("Concat", ["roi_nc0", "roi_start", "roi_nc1", "roi_end"], ["roi"], axis=0),  # [8]
         _const("sizes", [1, 3, S, S], np.int64),
     ]
-    frame = "original_image_3840_2160"
+    adapter, frame, on_255 = input_adapter(convention)
+    nodes += adapter
     if edge_pad:
         nodes += [
             _const("edge_pads", [0, 0, 0, 0, 0, 0, 1, 1], np.int64),
@@ -522,10 +550,10 @@ def build_postprocessing(edge_pad: bool = True, frame_w: int = W, frame_h: int =
             antialias=0,
         )
     )
-    nodes += [
-        _const("scale", SCALE),
-        helper.make_node("Mul", ["crop255", "scale"], ["processed_image_384_384"]),
-    ]
+    if on_255:
+        nodes += [_const("scale", SCALE), helper.make_node("Mul", ["crop255", "scale"], ["processed_image_384_384"])]
+    else:
+        nodes += [helper.make_node("Identity", ["crop255"], ["processed_image_384_384"])]
     g = helper.make_graph(
         nodes,
         "postprocessing",
@@ -855,6 +883,129 @@ def write_batched_repository() -> int:
             (got,) = many.run(None, {key: x[:n]})
             ref = np.concatenate([one.run(None, {key: x[i : i + 1]})[0] for i in range(n)])
             rep.diff(f"{name}: batch of {n} vs {n} single runs", got, ref, tol=1e-5)
+    return len(rep.failed)
+
+
+# The ensemble input conventions of the fixture repositories: what a client puts in original_image_3840_2160
+# for a u8 RGB frame (value = scale * u8 + offset, channel order). The repository's own preprocessing and
+# postprocessing models encode the choice; the crate settles it from them (src/convention.rs).
+CONVENTIONS = {
+    "raw": {"repository": "model_repository", "scale": 1.0, "offset": 0.0, "order": "rgb",
+            "clients": "RGB, raw 0..255 values (u8 cast to f32)"},
+    "unit": {"repository": "model_repository_unit", "scale": 1.0 / 255.0, "offset": 0.0, "order": "rgb",
+             "clients": "RGB/255, values in [0, 1] (the models do no /255)"},
+    "bgr": {"repository": "model_repository_bgr", "scale": 1.0, "offset": 0.0, "order": "bgr",
+            "clients": "BGR (OpenCV's order), raw 0..255 values (the models reverse the channels first)"},
+}
+
+
+def encode_input(frame_255: np.ndarray, convention: str) -> np.ndarray:
+    """The ensemble input a client of `convention` sends, from the raw RGB 0..255 f32 tensor (1,3,H,W): the same
+    f32 arithmetic as the crate (scale * value + offset, then the channel order)."""
+    c = CONVENTIONS[convention]
+    x = frame_255
+    if c["scale"] != 1.0:
+        x = (F32(c["scale"]) * x).astype(F32)
+    if c["offset"] != 0.0:
+        x = (x + F32(c["offset"])).astype(F32)
+    if c["order"] == "bgr":
+        x = np.ascontiguousarray(x[:, ::-1])
+    return x
+
+
+def convention_json(name, stem, image_name, size, dets, crop, oil, best, box) -> str:
+    """expected_<convention>/<stem>.json: the ensemble's outputs for a client of that convention."""
+    mean, sub = crop_stats(crop)
+    n = len(CROP_SUBSAMPLE)
+    c = CONVENTIONS[name]
+    head = {
+        "image": image_name,
+        "width": size[0],
+        "height": size[1],
+        "repository": c["repository"],
+        "convention": {"scale": c["scale"], "offset": c["offset"], "order": c["order"], "clients": c["clients"]},
+        "input": "PNG decoded to u8 RGB, resized to 3840x2160 (geometry.md resize, scale 1, f32), then "
+        "scale * value + offset and the channel order of the convention, NCHW [1,3,2160,3840]",
+        "ort_version": ort.__version__,
+        "threads": ORT_THREADS,
+        "estimated_oil_pct": float(oil.reshape(-1)[0]),
+        "best_row": best,
+        "candidates": int(np.sum(dets.reshape(-1, 6)[:, 4] >= SCORE_THRESHOLD)),
+        "crop_box": [float(v) for v in box],
+    }
+    body = json.dumps(head, indent=2)[:-2]
+    det_rows = ",\n".join("    [" + ", ".join(_fmt(v) for v in r) + "]" for r in dets.reshape(-1, 6))
+    text = (
+        body
+        + ',\n  "crop_stats": {\n    "mean": ['
+        + ", ".join(repr(v) for v in mean)
+        + "],\n"
+        + f'    "subsample_index": [{", ".join(str(i) for i in CROP_SUBSAMPLE)}],\n'
+        + f'    "subsample_shape": [3, {n}, {n}],\n'
+        + '    "subsample": [\n'
+        + _rows(sub, n, "      ")
+        + "\n    ]\n  },\n"
+        + '  "yolo_detections": [\n'
+        + det_rows
+        + "\n  ]\n}\n"
+    )
+    json.loads(text)
+    return text
+
+
+def write_convention_repositories() -> int:
+    """Writes model_repository_unit/ and model_repository_bgr/ (the raw repository's configs and networks, with
+    preprocessing and postprocessing for that convention) and expected_<convention>/<stem>.json for every image;
+    checks that each repository, fed its clients' input, gives the raw repository's outputs on the raw input.
+    Returns the number of failures."""
+    rep = Report()
+    raw = [
+        session(onnx.load(str(REPO / n / "1" / "model.onnx")))
+        for n in ("preprocessing", "yolov8", "postprocessing", "efficientnet_v2")
+    ]
+    images = sorted(p.name for p in IMAGES.glob("*.png"))
+    for name in ("unit", "bgr"):
+        c = CONVENTIONS[name]
+        repo = FIX / c["repository"]
+        expected = FIX / f"expected_{name}"
+        print(f"convention repository: {repo.relative_to(ROOT)} (clients send {c['clients']})")
+        for d in (repo, expected):
+            if d.exists():
+                shutil.rmtree(d)
+        for model, text in CONFIGS.items():
+            (repo / model / "1").mkdir(parents=True, exist_ok=True)
+            (repo / model / "config.pbtxt").write_text(text)
+        built = {
+            "preprocessing": build_preprocessing(convention=name),
+            "postprocessing": build_postprocessing(convention=name),
+        }
+        for model in ("preprocessing", "yolov8", "postprocessing", "efficientnet_v2"):
+            dst = repo / model / "1" / "model.onnx"
+            if model in built:
+                onnx.save(built[model], str(dst))
+            else:
+                shutil.copyfile(REPO / model / "1" / "model.onnx", dst)
+        (repo / "ensemble" / "1" / ".gitkeep").write_text("")
+        sessions = [
+            session(onnx.load(str(repo / n / "1" / "model.onnx")))
+            for n in ("preprocessing", "yolov8", "postprocessing", "efficientnet_v2")
+        ]
+        expected.mkdir(parents=True)
+        for image in images:
+            stem = Path(image).stem
+            rgb = load_rgb(IMAGES / image)
+            frame = to_model_input(rgb)
+            _, dets, crop, oil = run_ensemble(sessions, encode_input(frame, name))
+            _, rdets, rcrop, roil = run_ensemble(raw, frame)
+            best, box = ref_crop_box(dets)
+            rep.diff(f"{name}, {image}: detections vs the raw repository's", dets, rdets, tol=1e-4)
+            rep.diff(f"{name}, {image}: crop vs the raw repository's", crop, rcrop, tol=1e-4)
+            rep.diff(f"{name}, {image}: oil vs the raw repository's", oil, roil, tol=1e-3)
+            size = (rgb.shape[1], rgb.shape[0])
+            (expected / f"{stem}.json").write_text(
+                convention_json(name, stem, image, size, dets, crop, oil, best, box)
+            )
+            print(f"  {image}: oil {float(oil.reshape(-1)[0]):.4f} %, best_row {best}")
     return len(rep.failed)
 
 
@@ -1441,9 +1592,11 @@ def main() -> int:
     tol["native"] = self_check_native(rep, natives)
     sens = native_sensitivity(rep, yolo, eff, natives)
 
-    # 5. the batched repository
+    # 5. the batched repository, and the repositories of the other input conventions
     if write_batched_repository():
         rep.failed.append("batched repository (see above)")
+    if write_convention_repositories():
+        rep.failed.append("convention repositories (see above)")
 
     # 6. README
     total = dir_size(FIX) - ((FIX / "README.md").stat().st_size if (FIX / "README.md").exists() else 0)
@@ -1523,6 +1676,15 @@ scikit-image 0.25.2 (the photographs are taken from that wheel).
   ensemble and the pre/postprocessing models keep `max_batch_size: 0` (they take the one [1,3,2160,3840] frame;
   Triton requires a batching ensemble's `max_batch_size` to be <= every step's). The script checks each batched
   network on stacks of 1, 3 and {BATCH_MAX} frames against single runs (tolerance 1e-5).
+- `model_repository_unit/` and `model_repository_bgr/`: the same repository for clients of other input
+  conventions (what `original_image_3840_2160` holds): `unit` clients send RGB/255 in [0, 1], so its
+  preprocessing has no `Div(255)` and its postprocessing no `Mul(1/255)`; `bgr` clients send BGR 0..255 (OpenCV's
+  order), so both models first reverse the channels (`Gather(axis=1, [2, 1, 0])`). yolov8 and efficientnet_v2
+  are the same files. `expected_unit/<stem>.json` and `expected_bgr/<stem>.json`: the ensemble's outputs for
+  such a client (its input: the raw tensor below, times the scale, channels reordered), with the crop as
+  `crop_stats` (means and a 25x25 subsample per channel, as in `native`). The script checks that each, fed its
+  clients' input, gives the raw repository's outputs (detections and crop within 1e-4, oil within 1e-3);
+  `--conventions-only` rewrites just these.
 - `images/`: `coffee.png` (600x400), `chelsea.png` (451x300), `astronaut.png` (512x512, the non-16:9 case) from
   scikit-image 0.25.2, and the synthetic `{NO_DETECTION}` (320x180, RGB 128,128,128), which gives no detection;
   licences in `images/PROVENANCE.md`.
@@ -1690,7 +1852,9 @@ by rounding reads the replicated column, which equals geometry.md's clamped samp
 if __name__ == "__main__":
     if sys.argv[1:] == ["--batched-only"]:
         sys.exit(1 if write_batched_repository() else 0)
+    if sys.argv[1:] == ["--conventions-only"]:
+        sys.exit(1 if write_convention_repositories() else 0)
     if sys.argv[1:]:
-        print("usage: make_fixtures.py [--batched-only]", file=sys.stderr)
+        print("usage: make_fixtures.py [--batched-only | --conventions-only]", file=sys.stderr)
         sys.exit(2)
     sys.exit(main())
