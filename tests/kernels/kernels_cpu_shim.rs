@@ -13,8 +13,7 @@
 //! operations in the same order as `stages`, so the measured difference is 0 (printed by each test).
 #![allow(clippy::too_many_arguments)]
 
-#[path = "common/shim.rs"]
-mod shim;
+use crate::shim;
 use shim::shim;
 
 /// Largest absolute difference allowed between a kernel and the CPU stage, on the 0..1 scale.

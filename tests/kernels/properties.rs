@@ -2,8 +2,7 @@
 //! and the CUDA kernels (run on the CPU through `kernels/cpu_shim.h`) against the native CPU stages, on
 //! generated inputs. A failing case is shrunk and printed with the seed to reproduce it.
 
-#[path = "common/shim.rs"]
-mod shim;
+use crate::shim;
 
 use clo_pipeline::stages::{self, CropBox, DETECTION_ROW, Geometry, Letterbox, best_detection, crop_box};
 use proptest::prelude::*;

@@ -2,7 +2,7 @@
 //! efficientnet_v2 with `max_batch_size: 4`) equals per-frame `infer`, and really batches; on the unbatched
 //! fixture repository the thread-pipelined path equals sequential `infer`.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

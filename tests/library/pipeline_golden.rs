@@ -4,7 +4,7 @@
 //! ONNX Runtime's kernels measurably vary across instruction sets), Native mode within the tolerances
 //! documented in `tests/fixtures/README.md`.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, OnceLock};
 
