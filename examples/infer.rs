@@ -100,7 +100,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     match out.best_detection() {
         Some(d) => println!(
             "best box    [{:.1}, {:.1}, {:.1}, {:.1}] score {:.3} class {}",
-            d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3], d.score, d.class
+            d.bbox[0],
+            d.bbox[1],
+            d.bbox[2],
+            d.bbox[3],
+            d.score,
+            class(d.class)
         ),
         None => println!("best box    none above the threshold: the whole frame was cropped"),
     }
@@ -108,7 +113,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for d in out.detections.iter().take(5) {
         println!(
             "  row {:3}  [{:7.1}, {:7.1}, {:7.1}, {:7.1}]  score {:.3}  class {}",
-            d.row, d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3], d.score, d.class
+            d.row,
+            d.bbox[0],
+            d.bbox[1],
+            d.bbox[2],
+            d.bbox[3],
+            d.score,
+            class(d.class)
         );
     }
     let t = &out.timings;
@@ -139,4 +150,9 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A detection's class for people: its index, or `-` when the detector's value is not one.
+fn class(c: Option<u32>) -> String {
+    c.map_or_else(|| "-".to_owned(), |c| c.to_string())
 }

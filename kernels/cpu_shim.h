@@ -1,5 +1,5 @@
 // CPU shim: compiles the kernels in this folder as plain C++20 (g++ -std=c++20 -DCLO_CPU_SHIM) so the very
-// same source runs on a machine without a GPU (tests/kernels_cpu_shim.rs builds them into a shared library).
+// same source runs on a machine without a GPU (tests/kernels/kernels_cpu_shim.rs builds them into a shared library).
 //
 // - `__global__`, `__device__`, `__forceinline__` become nothing / `inline`; `__shared__` becomes `static`,
 //   so all "threads" of a block see one copy (the launcher serialises launches that use it, see below).

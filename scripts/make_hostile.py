@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the hostile-input corpus that tests/hostile_inputs.rs feeds to the crate.
+"""Writes the hostile-input corpus that tests/library/hostile_inputs.rs feeds to the crate.
 
 Usage: make_hostile.py OUT_DIR
 

@@ -6,8 +6,8 @@
 #   --dev       what the tests need besides: NVRTC (nvidia-cuda-nvrtc 13.0.x gives
 #               .local/venv/.../nvidia/cu13/lib/libnvrtc.so.13, which src/cuda/nvrtc.rs finds there; 13.0
 #               matches the GPU machines' driver 580, CUDA 13.0), the Triton HTTP client that
-#               tests/serve_tritonclient.rs drives examples/serve.rs with (tritonclient[http], numpy), and
-#               onnx + pillow for scripts/make_hostile.py (the corpus tests/hostile_inputs.rs generates)
+#               tests/binaries/serve_tritonclient.rs drives examples/serve.rs with (tritonclient[http], numpy), and
+#               onnx + pillow for scripts/make_hostile.py (the corpus tests/library/hostile_inputs.rs generates)
 #   --fixtures  what scripts/make_fixtures.py needs (onnx, pillow, scikit-image)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

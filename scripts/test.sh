@@ -30,8 +30,10 @@ step "cargo test (default features): unit and integration tests; examples and be
   cargo test --all-targets --no-fail-fast
 step "cargo test --doc" cargo test --doc --no-fail-fast
 step "cargo test (no default features: the CPU-only build; clippy above already checked every target)" \
-  cargo test --no-default-features --no-fail-fast --lib --test pipeline_golden --test load_errors --test device \
-  --test kernels_cpu_shim
+  cargo test --no-default-features --no-fail-fast --lib --test device
+step "cargo test (no default features: golden, load errors, kernels on the CPU)" \
+  cargo test --no-default-features --no-fail-fast --test library --test kernels -- pipeline_golden:: load_errors:: \
+  kernels_cpu_shim::
 step "cargo doc (warnings denied)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q
 step "the README's commands, as written (scripts/readme_commands.py)" .local/venv/bin/python scripts/readme_commands.py
 printf '\n== %d s in all\n' $((SECONDS - start)) >&2

@@ -13,7 +13,7 @@
 //! 3. **NVRTC**: the library is found (see [`crate::cuda::nvrtc`]) and compiles every kernel to CUBIN for the
 //!    GPU's architecture, and the driver loads those modules;
 //! 4. **ONNX Runtime CUDA provider**: `libonnxruntime_providers_cuda.so` is found (see
-//!    [`crate::cuda::provider`]) and every model's session registers the CUDA execution provider with
+//!    `src/cuda/provider.rs`) and every model's session registers the CUDA execution provider with
 //!    `error_on_failure` (so a missing cuDNN or cuBLAS is a failed probe, not a silent CPU fallback).
 //!
 //! [`Device::Cuda`] runs the same probes and returns [`Error::Cuda`](crate::Error::Cuda) with the same list
@@ -66,6 +66,7 @@ impl Device {
 /// What a pipeline runs on, and why (see the [module docs](self) for the probes).
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct DeviceInfo {
     /// What the builder asked for.
     pub requested: Device,
@@ -109,6 +110,7 @@ impl DeviceInfo {
 /// What the CUDA path has done so far (see [`Pipeline::cuda_stats`](crate::Pipeline::cuda_stats)): copies
 /// between host and device, counted where this crate issues them, and device allocations.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct CudaStats {
     /// Frames run on the GPU.
     pub frames: u64,
@@ -134,7 +136,7 @@ pub struct CudaStats {
     pub idle_worker_buffers: Vec<Vec<u64>>,
 }
 
-/// Where the GPU libraries are (builder options; each `None` means "search", see [`crate::cuda`]).
+/// Where the GPU libraries are (builder options; each `None` means "search", see the builder's `nvrtc_path` and `ort_cuda_path`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct GpuLibraries {
     /// `libnvrtc.so.13` or its folder.

@@ -10,6 +10,7 @@ pub mod device;
 pub mod ensemble;
 mod error;
 mod pipeline;
+mod pool;
 pub mod repository;
 pub mod runtime;
 pub mod stages;

@@ -17,7 +17,7 @@ fn cuda_feature_and_driver() -> bool {
     cfg!(feature = "cuda") && {
         #[cfg(feature = "cuda")]
         {
-            clo_pipeline::cuda::driver::driver_present()
+            clo_pipeline::cuda::driver_present()
         }
         #[cfg(not(feature = "cuda"))]
         {

@@ -12,7 +12,7 @@ use crate::{CudaErrorKind, Error};
 
 /// What the driver and the GPU said.
 #[derive(Debug, Clone)]
-pub struct GpuFound {
+pub(crate) struct GpuFound {
     /// The context on the GPU (the device's primary context, shared with ONNX Runtime's CUDA provider).
     pub context: Arc<CudaContext>,
     /// The GPU's name.
@@ -25,7 +25,7 @@ pub struct GpuFound {
 
 impl GpuFound {
     /// The real architecture number NVRTC compiles CUBIN for: `90` for compute capability 9.0.
-    pub fn arch(&self) -> u32 {
+    pub(crate) fn arch(&self) -> u32 {
         let (major, minor) = self.compute_capability;
         (major.max(0) as u32) * 10 + minor.max(0) as u32
     }

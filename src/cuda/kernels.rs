@@ -11,7 +11,8 @@
 //! `select/cuda.rs`, `crop/cuda.rs`), which takes `DeviceBuffer`s and a `DeviceFrame`, checks that they
 //! cover every element its kernel touches, and owns the one `unsafe` launch.
 //!
-//! `tests/kernels_registry.rs` checks that every `.cu` file is registered and every entry point exists.
+//! The tests below check that every `kernels/*.cu` file is registered, that every entry point it registers is
+//! defined, and that every header it includes is handed to NVRTC.
 
 use std::marker::PhantomData;
 
@@ -95,7 +96,7 @@ pub const KERNELS: &[KernelSource] = &[LETTERBOX, RESIZE, SELECT, CROP];
 
 /// Block size `best_box` is written for (`CLO_SELECT_THREADS` in `kernels/select.cu`): launch it as one
 /// block of this many threads.
-pub const SELECT_THREADS: u32 = 256;
+pub(crate) const SELECT_THREADS: u32 = 256;
 
 /// The registered module with this [`KernelSource::name`].
 pub fn kernel(name: &str) -> Option<&'static KernelSource> {
@@ -258,5 +259,83 @@ impl<'a> DeviceFrame<'a> {
         })?;
         buf.require(rgb_len(w, h)?, "the frame")?;
         Ok(DeviceFrame { buf, w: wi, h: hi, pitch })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    //! The registry against the `kernels/` folder. (The registered text is the file's by construction,
+    //! `include_str!`, so it is not compared again.)
+
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::{KERNELS, kernel};
+
+    fn kernels_dir() -> &'static Path {
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kernels"))
+    }
+
+    /// The names in `#include "…"` lines of `text`.
+    fn includes(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("#include \""))
+            .filter_map(|rest| rest.split('"').next())
+            .collect()
+    }
+
+    #[test]
+    fn every_cu_file_is_registered_once() {
+        let mut on_disk = BTreeSet::new();
+        for entry in std::fs::read_dir(kernels_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "cu") {
+                on_disk.insert(path.file_name().unwrap().to_str().unwrap().to_owned());
+            }
+        }
+        let registered: BTreeSet<String> = KERNELS.iter().map(|k| k.file.to_owned()).collect();
+        assert_eq!(on_disk, registered, "kernels/*.cu and KERNELS differ");
+        assert_eq!(registered.len(), KERNELS.len(), "a file registered twice");
+        let names: BTreeSet<&str> = KERNELS.iter().map(|k| k.name).collect();
+        assert_eq!(names.len(), KERNELS.len(), "duplicate module names");
+        for k in KERNELS {
+            assert_eq!(kernel(k.name), Some(k));
+        }
+    }
+
+    #[test]
+    fn every_entry_point_is_defined() {
+        for k in KERNELS {
+            assert!(!k.entry_points.is_empty(), "{}: no entry points", k.file);
+            for ep in k.entry_points {
+                let decl = format!("extern \"C\" __global__ void {ep}(");
+                assert!(k.source.contains(&decl), "{}: `{decl}` not found", k.file);
+            }
+            // And nothing global is left unregistered.
+            let defined = k.source.matches("extern \"C\" __global__ void ").count();
+            assert_eq!(defined, k.entry_points.len(), "{}: entry points not all registered", k.file);
+        }
+    }
+
+    #[test]
+    fn every_included_header_is_registered() {
+        for k in KERNELS {
+            let registered: BTreeSet<&str> = k.headers.iter().map(|h| h.name).collect();
+            let mut texts = vec![k.source];
+            texts.extend(k.headers.iter().map(|h| h.source));
+            for text in texts {
+                for inc in includes(text) {
+                    // cpu_shim.h is included only under CLO_CPU_SHIM (the C++ build), never by NVRTC.
+                    if inc == "cpu_shim.h" {
+                        continue;
+                    }
+                    assert!(registered.contains(inc), "{}: includes `{inc}`, not in its headers", k.file);
+                }
+            }
+            for h in k.headers {
+                assert!(kernels_dir().join(h.name).is_file(), "{}: header `{}` is not in kernels/", k.file, h.name);
+            }
+        }
     }
 }

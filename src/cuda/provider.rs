@@ -20,13 +20,13 @@ use std::path::{Path, PathBuf};
 use crate::{CudaErrorKind, Error, Result};
 
 /// The environment variable naming the CUDA provider library (or its folder).
-pub const ORT_CUDA_PATH_ENV: &str = "CLO_ORT_CUDA_PATH";
+pub(crate) const ORT_CUDA_PATH_ENV: &str = "CLO_ORT_CUDA_PATH";
 
 /// The CUDA provider's file name.
-pub const PROVIDER_FILE: &str = "libonnxruntime_providers_cuda.so";
+pub(crate) const PROVIDER_FILE: &str = "libonnxruntime_providers_cuda.so";
 
 /// The shared-provider bridge that must sit next to it.
-pub const SHARED_FILE: &str = "libonnxruntime_providers_shared.so";
+pub(crate) const SHARED_FILE: &str = "libonnxruntime_providers_shared.so";
 
 fn provider_in(p: &Path) -> PathBuf {
     if p.is_dir() { p.join(PROVIDER_FILE) } else { p.to_path_buf() }
@@ -37,7 +37,7 @@ fn provider_in(p: &Path) -> PathBuf {
 ///
 /// # Errors
 /// [`Error::Cuda`] listing every place tried and what was (or was not) there, with the fix.
-pub fn find(explicit: Option<&Path>, runtime_library: &Path) -> Result<PathBuf> {
+pub(crate) fn find(explicit: Option<&Path>, runtime_library: &Path) -> Result<PathBuf> {
     let runtime_dir = runtime_library.parent().map(Path::to_path_buf).unwrap_or_default();
     let runtime_dir = std::fs::canonicalize(&runtime_dir).unwrap_or(runtime_dir);
     let mut tried = Vec::new();

@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use ort::session::Session;
 use ort::value::DynValue;
 
 use super::plan::{self as ensemble, EnsemblePlan};
 use crate::error::{EnsembleErrorKind, Error, RepositoryErrorKind, Result};
+use crate::pool::{Lease, Pool};
 use crate::repository::{LoadOptions, ModelSignature, Repository};
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::tensor::Tensor;
@@ -23,7 +23,7 @@ pub struct Ensemble {
     runtime: Runtime,
     options: RuntimeOptions,
     files: HashMap<String, PathBuf>,
-    workers: Mutex<Vec<Worker>>,
+    workers: Pool<Worker>,
 }
 
 impl std::fmt::Debug for Ensemble {
@@ -144,7 +144,7 @@ impl Ensemble {
             }
         }
         let first = Worker::new(sessions);
-        Ok(Ensemble { repository, plan, runtime, options: options.clone(), files, workers: Mutex::new(vec![first]) })
+        Ok(Ensemble { repository, plan, runtime, options: options.clone(), files, workers: Pool::new(vec![first]) })
     }
 
     /// The execution plan.
@@ -186,16 +186,9 @@ impl Ensemble {
         Ok(Worker::new(sessions))
     }
 
-    pub(crate) fn take_worker(&self) -> Result<Worker> {
-        let idle = self.workers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        match idle {
-            Some(w) => Ok(w),
-            None => self.new_worker(),
-        }
-    }
-
-    pub(crate) fn give_back(&self, w: Worker) {
-        self.workers.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+    /// A worker (sessions and buffers) from the pool, or a new one; back in the pool when the lease drops.
+    pub(crate) fn worker(&self) -> Result<Lease<'_, Worker>> {
+        self.workers.take(|| self.new_worker())
     }
 
     /// Runs the ensemble on named input tensors and returns its declared outputs by name, as Triton would.
@@ -244,10 +237,7 @@ impl Ensemble {
         for (n, t) in inputs {
             values.insert(n, t.into_value(&self.plan.name)?);
         }
-        let mut worker = self.take_worker()?;
-        let result = ensemble::execute(&self.plan, &mut worker.sessions, values);
-        self.give_back(worker);
-        let outputs = result?;
+        let outputs = ensemble::execute(&self.plan, &mut self.worker()?.sessions, values)?;
         outputs.iter().map(|(k, v)| Ok((k.clone(), Tensor::from_value(&self.plan.name, k, v)?))).collect()
     }
 }

@@ -24,6 +24,7 @@ use crate::stages::{crop, detect, estimate, letterbox, select};
 
 /// How many times each network's session has run on the CPU path (see [`Pipeline::network_runs`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NetworkRuns {
     /// Detector runs.
     pub detector: u64,
@@ -82,7 +83,7 @@ impl Pipeline {
 
     /// [`Pipeline::infer_batch`] on the batch-dimension path, chunk by chunk, with one worker.
     pub(super) fn infer_batched(&self, images: &[image::DynamicImage], plan: BatchPlan) -> Vec<Result<Inference>> {
-        let mut worker = match self.ensemble.take_worker() {
+        let mut worker = match self.ensemble.worker() {
             Ok(w) => w,
             // Each frame then tries (and reports) on its own.
             Err(_) => return images.iter().map(|i| self.infer(i)).collect(),
@@ -91,7 +92,6 @@ impl Pipeline {
         for chunk in images.chunks(plan.chunk) {
             out.extend(self.run_chunk(&mut worker, chunk, plan));
         }
-        self.ensemble.give_back(worker);
         out
     }
 

@@ -42,8 +42,8 @@ pub(super) use self::imp::select;
 
 #[cfg(feature = "cuda")]
 mod imp {
+    use std::sync::Arc;
     use std::sync::atomic::Ordering;
-    use std::sync::{Arc, Mutex, PoisonError};
     use std::time::{Duration, Instant};
 
     use cudarc::driver::CudaContext;
@@ -56,6 +56,7 @@ mod imp {
     use crate::cuda::{driver, nvrtc, provider};
     use crate::device::CudaStats;
     use crate::error::EnsembleErrorKind;
+    use crate::pool::{Lease, Pool};
     use crate::runtime::{Runtime, RuntimeOptions};
     use crate::stages::letterbox::{DetFrame, Letterbox};
     use crate::stages::select;
@@ -70,7 +71,7 @@ mod imp {
         options: RuntimeOptions,
         geometry: Geometry,
         return_crop: bool,
-        workers: Mutex<Vec<CudaWorker>>,
+        workers: Pool<CudaWorker>,
         counters: Counters,
     }
 
@@ -223,12 +224,12 @@ mod imp {
             options: ensemble.runtime_options().clone(),
             geometry: *geometry,
             return_crop,
-            workers: Mutex::new(Vec::new()),
+            workers: Pool::new(Vec::new()),
             counters: Counters::default(),
         };
         let w = runner.new_worker().inspect_err(|e| log.push(format!("ONNX Runtime CUDA execution provider: {e}")))?;
         log.push("ONNX Runtime CUDA execution provider: ok, every model's session registered it".to_owned());
-        runner.give_back(w);
+        runner.workers.put(w);
         Ok(runner)
     }
 
@@ -245,22 +246,16 @@ mod imp {
             )
         }
 
-        fn take(&self) -> Result<CudaWorker> {
-            let idle = self.workers.lock().unwrap_or_else(PoisonError::into_inner).pop();
-            match idle {
-                Some(w) => Ok(w),
-                None => self.new_worker(),
-            }
-        }
-
-        fn give_back(&self, w: CudaWorker) {
-            self.workers.lock().unwrap_or_else(PoisonError::into_inner).push(w);
+        /// A worker from the pool, or a new one; back in the pool when the lease drops.
+        fn worker(&self) -> Result<Lease<'_, CudaWorker>> {
+            self.workers.take(|| self.new_worker())
         }
 
         /// Copies and allocations so far, over every worker.
         pub(crate) fn stats(&self) -> CudaStats {
             let c = &self.counters;
-            let idle = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+            let idle_worker_buffers =
+                self.workers.with_idle(|idle| idle.iter().map(|w| w.buffer_addresses().to_vec()).collect());
             CudaStats {
                 frames: c.frames.load(Ordering::Relaxed),
                 uploads: c.uploads.load(Ordering::Relaxed),
@@ -270,7 +265,7 @@ mod imp {
                 download_bytes: c.download_bytes.load(Ordering::Relaxed),
                 between_stage_copies: c.between_stages.load(Ordering::Relaxed),
                 device_allocations: c.allocations.load(Ordering::Relaxed),
-                idle_worker_buffers: idle.iter().map(|w| w.buffer_addresses().to_vec()).collect(),
+                idle_worker_buffers,
             }
         }
     }
@@ -302,11 +297,8 @@ mod imp {
                 tracing::debug!(width, height, ?pre, ?post, "mixed stage modes at another frame size: CPU path");
                 return Ok(None);
             }
-            let mut worker = runner.take()?;
             let plan = FramePlan { pre_model, post_model, want_crop: runner.return_crop, encoding: self.encoding };
-            let out = worker.run(&runner.kernels, frame, width, height, g, plan, &runner.counters);
-            runner.give_back(worker);
-            let out = out?;
+            let out = runner.worker()?.run(&runner.kernels, frame, width, height, g, plan, &runner.counters)?;
             let dframe = if pre_model {
                 DetFrame::model_input(g, width, height)?
             } else {

@@ -137,7 +137,7 @@ impl Pipeline {
             return self.infer_rgb8_into(rgb.as_raw(), rgb.width(), rgb.height(), out);
         }
         let (width, height) = (image.width(), image.height());
-        let mut worker = self.ensemble.take_worker()?;
+        let mut worker = self.ensemble.worker()?;
         let mut rgb = std::mem::take(&mut worker.rgb);
         to_rgb8_into(image, &mut rgb);
         let (pre, post) = (self.preprocess, self.postprocess);
@@ -150,7 +150,6 @@ impl Pipeline {
                 None => self.run_frame(&mut worker, &rgb, width, height, pre, post, out),
             });
         worker.rgb = rgb;
-        self.ensemble.give_back(worker);
         r
     }
 
@@ -161,10 +160,8 @@ impl Pipeline {
             *out = result;
             return Ok(());
         }
-        let mut worker = self.ensemble.take_worker()?;
-        let r = self.run_frame(&mut worker, frame, width, height, self.preprocess, self.postprocess, out);
-        self.ensemble.give_back(worker);
-        r
+        let mut worker = self.ensemble.worker()?;
+        self.run_frame(&mut worker, frame, width, height, self.preprocess, self.postprocess, out)
     }
 
     /// Runs the pipeline on several frames; the results are in the frames' order, one per frame (an error in
@@ -255,10 +252,9 @@ impl Pipeline {
             return Ok(result);
         }
         let mut out = Inference::default();
-        let mut worker = self.ensemble.take_worker()?;
-        let r = self.run_frame(&mut worker, frame, width, height, pre, post, &mut out);
-        self.ensemble.give_back(worker);
-        r.map(|()| out)
+        let mut worker = self.ensemble.worker()?;
+        self.run_frame(&mut worker, frame, width, height, pre, post, &mut out)?;
+        Ok(out)
     }
 
     /// One frame through the four stages with `worker`'s sessions and buffers, into `out` (its buffers reused).

@@ -72,31 +72,27 @@ impl Pipeline {
     pub(super) fn measure(&self, frame: &[u8], encoding: &InputEncoding) -> Result<Measured> {
         let g = &self.geometry;
         let (mw, mh) = g.model_input;
-        let mut worker = self.ensemble.take_worker()?;
-        let r = (|| {
-            let native_lb = self.native_letterbox(frame)?;
-            self.model_letterbox(&mut worker, frame, mw, mh, encoding)?;
-            let letterbox = max_abs(&native_lb, &worker.letterbox);
-            // The detector on each letterbox. A detector whose output breaks its config fails every frame with
-            // a typed error at inference, as in Triton; here only its rows are missing from the crop probes.
-            let (detections, det_model) = match self.detect(&mut worker) {
-                Ok(()) => {
-                    let det_model = worker.detections.clone();
-                    worker.letterbox.copy_from_slice(&native_lb);
-                    self.detect(&mut worker)?;
-                    (max_abs(&det_model, &worker.detections), det_model)
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "parity probe: the detector failed; crop probes without its rows");
-                    (f32::NAN, Vec::new())
-                }
-            };
-            // `worker.frame_f32` holds the frame in `encoding` (model_letterbox built it).
-            let crop = self.crop_diff(&mut worker, frame, None, &det_model)?;
-            Ok::<_, Error>(Measured { letterbox, detections, crop })
-        })();
-        self.ensemble.give_back(worker);
-        r
+        let mut worker = self.ensemble.worker()?;
+        let native_lb = self.native_letterbox(frame)?;
+        self.model_letterbox(&mut worker, frame, mw, mh, encoding)?;
+        let letterbox = max_abs(&native_lb, &worker.letterbox);
+        // The detector on each letterbox. A detector whose output breaks its config fails every frame with
+        // a typed error at inference, as in Triton; here only its rows are missing from the crop probes.
+        let (detections, det_model) = match self.detect(&mut worker) {
+            Ok(()) => {
+                let det_model = worker.detections.clone();
+                worker.letterbox.copy_from_slice(&native_lb);
+                self.detect(&mut worker)?;
+                (max_abs(&det_model, &worker.detections), det_model)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "parity probe: the detector failed; crop probes without its rows");
+                (f32::NAN, Vec::new())
+            }
+        };
+        // `worker.frame_f32` holds the frame in `encoding` (model_letterbox built it).
+        let crop = self.crop_diff(&mut worker, frame, None, &det_model)?;
+        Ok(Measured { letterbox, detections, crop })
     }
 
     /// The native letterbox of `frame` (at the model's input size).
@@ -152,11 +148,9 @@ impl Pipeline {
         let native_lb = self.native_letterbox(&probe)?;
         // How far each candidate's preprocessing output is from the native letterbox.
         let letterbox_diff = |e: &InputEncoding| -> Result<f32> {
-            let mut worker = self.ensemble.take_worker()?;
-            let r =
-                self.model_letterbox(&mut worker, &probe, mw, mh, e).map(|()| max_abs(&native_lb, &worker.letterbox));
-            self.ensemble.give_back(worker);
-            r
+            let mut worker = self.ensemble.worker()?;
+            self.model_letterbox(&mut worker, &probe, mw, mh, e)?;
+            Ok(max_abs(&native_lb, &worker.letterbox))
         };
         let full = 255.0 * g.scale.abs();
         let gross = CONVENTION_TOLERANCE * full;
@@ -199,10 +193,8 @@ impl Pipeline {
         // The postprocessing model reads the same input: it must agree with the preprocessing model.
         if matches!(asked, InputConvention::Auto) && !within(m.crop, gross) {
             for c in checks.iter_mut().filter(|c| c.encoding != settled) {
-                let mut worker = self.ensemble.take_worker()?;
-                let r = self.crop_diff(&mut worker, &probe, Some(&c.encoding), &[]);
-                self.ensemble.give_back(worker);
-                c.crop_max_abs = Some(r?);
+                let mut worker = self.ensemble.worker()?;
+                c.crop_max_abs = Some(self.crop_diff(&mut worker, &probe, Some(&c.encoding), &[])?);
             }
             if let Some(other) =
                 checks.iter().find(|c| c.encoding != settled && c.crop_max_abs.is_some_and(|d| d <= gross))

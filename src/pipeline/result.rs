@@ -15,6 +15,7 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// Wall-clock time of each stage of one inference (serialised as milliseconds).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct StageTimings {
     /// Preprocessing (native letterbox, or frame conversion + preprocessing model).
     #[cfg_attr(feature = "serde", serde(rename = "preprocess_ms", serialize_with = "millis"))]
@@ -36,6 +37,7 @@ pub struct StageTimings {
 /// The result of [`Pipeline::infer`](crate::Pipeline::infer). Serialises (feature `serde`) without the crop tensor.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Inference {
     /// Detections at or above the score threshold with finite values, in the detector's row order
     /// (padding rows dropped).
@@ -103,6 +105,7 @@ impl Inference {
 
 /// How one side of a parity check compares (max absolute difference).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ParityReport {
     /// Frame size `(w, h)` checked.
     pub frame_size: (u32, u32),

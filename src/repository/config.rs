@@ -277,14 +277,6 @@ impl ModelConfig {
         finish(&tree, path, folder_name, None)
     }
 
-    /// Reads the config from a parsed tree, like [`ModelConfig::parse`].
-    pub fn from_message(message: &Message, path: &Path, folder_name: &str) -> Result<Self> {
-        schema::check(message, path)?;
-        let mut tree = message.clone();
-        prepare(&mut tree, path, folder_name, &Folder::default())?;
-        finish(&tree, path, folder_name, None)
-    }
-
     /// `platform: "ensemble"`.
     pub fn is_ensemble(&self) -> bool {
         self.platform == "ensemble"

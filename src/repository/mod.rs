@@ -46,7 +46,7 @@
 pub mod autocomplete;
 pub(crate) mod check;
 pub mod config;
-pub mod pbtxt;
+pub(crate) mod pbtxt;
 pub(crate) mod schema;
 pub mod validate;
 

@@ -115,11 +115,13 @@ impl Value {
 
 impl Message {
     /// Every field called `name`, in order.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Field> + 'a {
         self.fields.iter().filter(move |f| f.name == name)
     }
 
     /// The first field called `name`.
+    #[cfg(test)]
     pub fn get(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
     }
@@ -1140,6 +1142,70 @@ neg: -9223372036854775808
             // Raw bytes too.
             let bytes: Vec<u8> = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
             let _ = parse_bytes(&bytes, Path::new("f"));
+        }
+    }
+}
+
+/// Property tests (proptest, CI-sized case counts) of the parser on generated text and bytes (here, not in
+/// `tests/`, because the parser is crate-private).
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+mod properties {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    use super::{parse, parse_bytes};
+
+    /// Characters the config grammar cares about, plus a few it does not.
+    const PBTXT_CHARS: &str = "{}<>[]:,;-+.#\"'\\\n\t 0123456789abcdefxXeEinfnaTYPE_FP32dims\u{e9}\u{0}";
+
+    fn pbtxt_like() -> impl Strategy<Value = String> {
+        let chars: Vec<char> = PBTXT_CHARS.chars().collect();
+        proptest::collection::vec(proptest::sample::select(chars), 0..160).prop_map(|v| v.into_iter().collect())
+    }
+
+    /// Well-formed configs built from random fields, so that the round trip is exercised on accepted input too.
+    fn pbtxt_valid() -> impl Strategy<Value = String> {
+        let name = proptest::sample::select(vec!["name", "dims", "data_type", "input", "max_batch_size", "x_y"]);
+        let scalar = prop_oneof![
+            any::<i64>().prop_map(|v| v.to_string()),
+            any::<f64>().prop_map(|v| format!("{v:?}")),
+            proptest::sample::select(vec!["TYPE_FP32", "true", "inf", "-nan", "kind_GPU", "x"]).prop_map(String::from),
+            any::<String>().prop_map(|s| format!("{s:?}")),
+            proptest::collection::vec(any::<i32>(), 0..5)
+                .prop_map(|v| format!("[{}]", v.iter().map(i32::to_string).collect::<Vec<_>>().join(", "))),
+        ];
+        let field = (name, scalar).prop_map(|(n, v)| format!("{n}: {v}"));
+        let leaf = proptest::collection::vec(field, 0..6).prop_map(|v| v.join("\n"));
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            (proptest::sample::select(vec!["input", "output", "ensemble_scheduling", "step"]), inner, any::<bool>())
+                .prop_map(
+                    |(n, body, angle)| if angle { format!("{n} < {body} >") } else { format!("{n} {{ {body} }}") },
+                )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: 256, failure_persistence: None, ..Config::default() })]
+
+        /// Arbitrary text never panics the parser; what it accepts prints and parses back equal.
+        #[test]
+        fn pbtxt_parse_never_panics_and_round_trips(text in prop_oneof![pbtxt_like(), any::<String>(), pbtxt_valid()]) {
+            let path = Path::new("p/config.pbtxt");
+            if let Ok(m) = parse(&text, path) {
+                let printed = m.to_string();
+                let again = parse(&printed, path);
+                prop_assert!(again.is_ok(), "printed form does not parse: {printed:?} from {text:?}");
+                prop_assert_eq!(&again.unwrap(), &m, "printed: {:?}", printed);
+            }
+        }
+
+        /// Arbitrary bytes (not UTF-8, NULs, ...) never panic the parser.
+        #[test]
+        fn pbtxt_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse_bytes(&bytes, Path::new("p/config.pbtxt"));
         }
     }
 }

@@ -5,8 +5,10 @@
 //! | step | stage | geometry | CPU | CUDA |
 //! |---|---|---|---|---|
 //! | preprocessing | [`letterbox`]: frame → `T × T` letterbox (YOLO input) | [`Letterbox`] | [`letterbox::cpu`] | `kernels/letterbox.cu` |
+//! | yolov8 | `detect/`: the detector's run and the check of its rows | | `detect/cpu.rs` | its device session, in `src/cuda/worker.rs` |
 //! | postprocessing | [`select`]: the best detection row | [`best_detection`] | (the geometry itself) | `kernels/select.cu` |
 //! | postprocessing | [`crop`]: the best box → `S × S` crop (estimator input) | [`CropBox`], [`crop_box`] | [`crop::cpu`] | `kernels/crop.cu` |
+//! | efficientnet_v2 | `estimate/`: the estimator's run and the check of its value | | `estimate/cpu.rs` | its device session, in `src/cuda/worker.rs` |
 //! | Model mode's input | [`resize`]: frame → f32 NCHW frame of any size | [`half_pixel_source`] | [`resize::cpu`] | `kernels/resize.cu` |
 //!
 //! [`sample`] is the bilinear sample the three resizes share (`kernels/geometry.cuh` on the device), and

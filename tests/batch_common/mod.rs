@@ -3,7 +3,7 @@
 //! The binary is located by asking Cargo to build it (`$CARGO build --example batch --profile test
 //! --message-format=json`: the same Cargo, target folder and profile as the running tests) and taking the
 //! `executable` path from its `compiler-artifact` message. That is a no-op when `cargo test` already built the examples, it
-//! never runs a stale binary when only this test was rebuilt (`cargo test --test batch_run`), and it needs no
+//! never runs a stale binary when only this test was rebuilt (`cargo test --test binaries batch_run::`), and it needs no
 //! guess about where the target folder is.
 #![allow(dead_code)]
 

@@ -2,7 +2,7 @@
 
 Usage: triton_http_client.py HOST:PORT TOKEN DIR
 
-DIR (written by tests/serve_tritonclient.rs) holds:
+DIR (written by tests/binaries/serve_tritonclient.rs) holds:
   metadata.json        the models' metadata as the repository configs declare them
   input.f32le          the ensemble's input frame, FP32 little-endian, shape in metadata.json
   expected.<name>.f32le  the library's outputs for that frame (Pipeline::run_ensemble, in-process)

@@ -1,6 +1,6 @@
 //! The CUDA kernels built as a CPU library (`g++ -DCLO_CPU_SHIM` through `kernels/cpu_shim.h`) and loaded
-//! with `libloading`, for the tests that compare them with the native CPU stages (`tests/kernels_cpu_shim.rs`,
-//! `tests/properties.rs`). Include with `#[path = "common/shim.rs"] mod shim;`.
+//! with `libloading`, for the tests that compare them with the native CPU stages (`tests/kernels/kernels_cpu_shim.rs`,
+//! `tests/kernels/properties.rs`). Included by `tests/kernels/main.rs` as `mod shim`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

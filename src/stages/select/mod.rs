@@ -41,6 +41,7 @@ pub fn detection_row(detections: &[f32], index: usize) -> Option<&[f32; DETECTIO
 /// A detection, with its box in original frame pixels and in letterbox pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Detection {
     /// Row of the detector's output this comes from.
     pub row: usize,
@@ -50,8 +51,16 @@ pub struct Detection {
     pub letterbox_bbox: [f32; 4],
     /// Confidence.
     pub score: f32,
-    /// Class index.
-    pub class: f32,
+    /// Class index: the detector's class value when it is a whole number in `0..=u32::MAX`; `None` when it is
+    /// not (NaN, negative or fractional), which no class index is: the row's raw values are in the
+    /// ensemble's `yolo_detections` output ([`Pipeline::run_ensemble`](crate::Pipeline::run_ensemble)).
+    pub class: Option<u32>,
+}
+
+/// A detector's class value as a class index: a whole number in `0..=u32::MAX`, else `None`.
+fn class_index(v: f32) -> Option<u32> {
+    // `u32::MAX as f32` rounds up to 2^32, which is out of range: compare below it.
+    (v.fract() == 0.0 && (0.0..4_294_967_296.0).contains(&v)).then_some(v as u32)
 }
 
 /// A detector output that no working detector gives on a camera frame, flagged in
@@ -162,6 +171,7 @@ pub(crate) fn typed_detections(
             let (x1, y1) = dframe.original_of(lx1, ly1);
             let (x2, y2) = dframe.original_of(lx2, ly2);
             let b = CropBox::ordered_clamped(x1, y1, x2, y2, width, height);
+            let class = class_index(class);
             Detection { row, bbox: [b.x1, b.y1, b.x2, b.y2], letterbox_bbox: [lx1, ly1, lx2, ly2], score, class }
         });
     out.extend(rows);
@@ -176,6 +186,7 @@ pub(crate) fn typed_detections(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::stages::Letterbox;
     use crate::stages::reference::unit;
 
     /// `best_detection` straight from the spec, as a sort.
@@ -268,5 +279,29 @@ mod tests {
         assert_eq!(degenerate(&rows(&sat), 0.25), Some(want));
         sat[0][4] = 0.99;
         assert_eq!(degenerate(&rows(&sat), 0.25), None);
+    }
+
+    #[test]
+    fn typed_detections_report_the_class_as_an_index_or_none() {
+        let lb = Letterbox::new(640, 640, 640).unwrap();
+        let g = Geometry::default();
+        #[rustfmt::skip]
+        let d = [
+            1.0, 2.0, 3.0, 4.0, 0.5, 0.0,
+            1.0, 2.0, 3.0, 4.0, 0.9, 1.0, // best
+            1.0, 2.0, 3.0, 4.0, 0.5, 7.0,
+            1.0, 2.0, 3.0, 4.0, 0.5, f32::NAN,
+            1.0, 2.0, 3.0, 4.0, 0.5, 1.5,
+            1.0, 2.0, 3.0, 4.0, 0.5, -1.0,
+            1.0, 2.0, 3.0, 4.0, 0.5, 4_294_967_296.0,
+            1.0, 2.0, 3.0, 4.0, 0.1, 2.0, // below the threshold: not reported
+        ];
+        let mut out = Vec::new();
+        let Selection { best, crop_box, .. } = typed_detections(&d, &DetFrame::native(lb), &g, 640, 640, &mut out);
+        let classes: Vec<Option<u32>> = out.iter().map(|d| d.class).collect();
+        assert_eq!(classes, [Some(0), Some(1), Some(7), None, None, None, None]);
+        assert_eq!(best, Some(1));
+        assert_eq!(out[1].row, 1);
+        assert_eq!(crop_box, [1.0, 2.0, 3.0, 4.0]);
     }
 }

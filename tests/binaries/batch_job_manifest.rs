@@ -4,7 +4,7 @@
 //! every image once.
 #![cfg(feature = "serde")]
 
-mod batch_common;
+use crate::batch_common;
 
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -13,8 +13,7 @@
 //! operations in the same order as `stages`, so the measured difference is 0 (printed by each test).
 #![allow(clippy::too_many_arguments)]
 
-#[path = "common/shim.rs"]
-mod shim;
+use crate::shim;
 use clo_pipeline::{ChannelOrder, InputEncoding};
 use shim::shim;
 

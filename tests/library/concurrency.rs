@@ -10,7 +10,7 @@
 //! f32 tensor per frame (about a second a frame on a 2-core CI machine), so Model mode runs a smaller
 //! mixed-mode case (`model_mode_threads_match_sequential`).
 
-mod common;
+use crate::common;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};

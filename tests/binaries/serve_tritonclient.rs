@@ -4,7 +4,7 @@
 //! tests/clients/triton_http_client.py). The oversized-body 413 is sent here, with a raw socket.
 #![cfg(feature = "serde")]
 
-mod serve_common;
+use crate::serve_common;
 
 use std::collections::BTreeMap;
 use std::process::Command;

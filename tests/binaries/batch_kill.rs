@@ -2,7 +2,7 @@
 //! with exactly one record per input: nothing lost, nothing duplicated, no torn line.
 #![cfg(all(feature = "serde", unix))]
 
-mod batch_common;
+use crate::batch_common;
 
 use std::collections::BTreeSet;
 use std::process::Stdio;

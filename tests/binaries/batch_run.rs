@@ -2,7 +2,7 @@
 //! partition the input, resume, torn lines, and setup errors reported before any work.
 #![cfg(feature = "serde")]
 
-mod batch_common;
+use crate::batch_common;
 
 use std::collections::BTreeSet;
 use std::io::Write;

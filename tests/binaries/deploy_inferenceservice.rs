@@ -3,7 +3,7 @@
 //! manifest's own args start a server (with the repository, host and port swapped for local ones).
 #![cfg(feature = "serde")]
 
-mod serve_common;
+use crate::serve_common;
 
 use std::process::Command;
 

@@ -6,7 +6,7 @@
 //! pillow and onnx there). When no such Python is there, or it lacks those packages, the tests print
 //! `SKIP: …` and pass — unless `CI` is set, where they fail.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Bad repositories and bad frames give typed errors that name the cause; explicit load lists behave like
 //! Triton's `--model-control-mode=explicit`.
 
-mod common;
+use crate::common;
 
 use clo_pipeline::{EnsembleErrorKind, Error, Pipeline, StageMode};
 use common::*;

@@ -5,7 +5,7 @@
 //! documented in `tests/fixtures/README.md`. The Model-mode and Auto tests run on the repository of each input
 //! convention (`CONVENTIONS`: clients sending raw RGB, RGB/255, BGR).
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, OnceLock};
 

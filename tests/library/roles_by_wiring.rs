@@ -1,7 +1,7 @@
 //! The CLO roles come from the ensemble's tensor wiring, not from model or folder names; the served version
 //! follows the version policy.
 
-mod common;
+use crate::common;
 
 use clo_pipeline::{Pipeline, StageMode};
 use common::*;
