@@ -2,6 +2,7 @@
 //! `resize_to_nchw` to 3840 × 2160 (identity copy and a 1920 × 1080 upscale). Device: the CPU, rayon's
 //! global pool (all cores).
 
+use clo_pipeline::InputEncoding;
 use clo_pipeline::stages::{CropBox, Geometry, crop, letterbox, resize};
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 
@@ -43,11 +44,11 @@ fn stages(c: &mut Criterion) {
     let mut group = c.benchmark_group("cpu/resize_to_nchw");
     group.sample_size(20);
     group.bench_function("3840x2160 -> 3840x2160 (copy)", |b| {
-        b.iter(|| resize::cpu::resize_to_nchw(black_box(&f), w, h, w, h, 1.0, &mut big))
+        b.iter(|| resize::cpu::resize_to_nchw(black_box(&f), w, h, w, h, &InputEncoding::RGB, &mut big))
     });
     let half = frame(1920, 1080);
     group.bench_function("1920x1080 -> 3840x2160", |b| {
-        b.iter(|| resize::cpu::resize_to_nchw(black_box(&half), 1920, 1080, w, h, 1.0, &mut big))
+        b.iter(|| resize::cpu::resize_to_nchw(black_box(&half), 1920, 1080, w, h, &InputEncoding::RGB, &mut big))
     });
     group.finish();
 }

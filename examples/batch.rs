@@ -43,7 +43,7 @@ use std::time::Instant;
 #[path = "support/mod.rs"]
 mod support;
 
-use clo_pipeline::{Pipeline, StageMode};
+use clo_pipeline::{InputConvention, Pipeline, StageMode};
 use serde_json::{Value, json};
 
 /// The CLO pipeline over many images: one JSON line per image (or a typed error record).
@@ -90,6 +90,10 @@ struct Args {
     /// auto, model or native.
     #[arg(long, value_name = "MODE", default_value_t = StageMode::Auto)]
     stage_mode: StageMode,
+    /// What the ensemble input holds for this deployment's clients: `auto` (settled from the repository's
+    /// models), `rgb` (0..255), `rgb/255` ([0, 1]), `bgr`, `bgr/255`, or `rgb*SCALE+OFFSET`.
+    #[arg(long, value_name = "ENCODING", default_value_t = InputConvention::Auto)]
+    input_encoding: InputConvention,
     /// The Triton model repository.
     #[arg(
         long,
@@ -286,14 +290,17 @@ fn decode(path: &str) -> Result<image::DynamicImage, (&'static str, String)> {
     if bytes.is_empty() {
         return Err(("empty", "the file is empty".into()));
     }
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| ("read", e.to_string()))?;
-    reader.decode().map_err(|e| {
+    // The library's decoder: the format from the content (a PNG named .jpg decodes), its limits against
+    // decompression bombs checked from the header.
+    clo_pipeline::decode_image_bytes(&bytes, &clo_pipeline::DecodeOptions::default()).map_err(|e| {
         let kind = match &e {
-            image::ImageError::Unsupported(_) => "unsupported",
-            image::ImageError::Decoding(_) | image::ImageError::IoError(_) => "decode",
-            image::ImageError::Limits(_) => "limits",
+            clo_pipeline::Error::Image { source: None, .. } => "unsupported",
+            clo_pipeline::Error::Image { source: Some(s), .. } => match s {
+                image::ImageError::Unsupported(_) => "unsupported",
+                image::ImageError::Decoding(_) | image::ImageError::IoError(_) => "decode",
+                image::ImageError::Limits(_) => "limits",
+                _ => "image",
+            },
             _ => "image",
         };
         (kind, e.to_string())
@@ -304,6 +311,8 @@ fn decode(path: &str) -> Result<image::DynamicImage, (&'static str, String)> {
 struct Done {
     line: String,
     infer_ms: Option<f64>,
+    /// The detector's output was degenerate (`Inference::degenerate`): the record has `degenerate` set.
+    degenerate: bool,
 }
 
 fn error_record(path: &str, kind: &str, message: &str) -> String {
@@ -313,10 +322,14 @@ fn error_record(path: &str, kind: &str, message: &str) -> String {
 fn infer_one(pipeline: &Pipeline, d: Decoded, crops: Option<&Path>) -> Done {
     let image = match d.image {
         Ok(img) => img,
-        Err((kind, msg)) => return Done { line: error_record(&d.item.path, kind, &msg), infer_ms: None },
+        Err((kind, msg)) => {
+            return Done { line: error_record(&d.item.path, kind, &msg), infer_ms: None, degenerate: false };
+        }
     };
     match pipeline.infer(&image) {
-        Err(e) => Done { line: error_record(&d.item.path, "pipeline", &e.to_string()), infer_ms: None },
+        Err(e) => {
+            Done { line: error_record(&d.item.path, "pipeline", &e.to_string()), infer_ms: None, degenerate: false }
+        }
         Ok(out) => {
             let mut v = serde_json::to_value(&out).unwrap_or_else(|e| json!({"serialise_error": e.to_string()}));
             v["path"] = Value::from(d.item.path.as_str());
@@ -332,7 +345,11 @@ fn infer_one(pipeline: &Pipeline, d: Decoded, crops: Option<&Path>) -> Done {
                     Err(e) => v["crop_error"] = Value::from(format!("{}: {e}", target.display())),
                 }
             }
-            Done { line: v.to_string(), infer_ms: Some(out.timings.total.as_secs_f64() * 1e3) }
+            Done {
+                line: v.to_string(),
+                infer_ms: Some(out.timings.total.as_secs_f64() * 1e3),
+                degenerate: out.degenerate.is_some(),
+            }
         }
     }
 }
@@ -380,17 +397,16 @@ fn run(args: Args) -> Result<(), String> {
     let pipeline = Arc::new(
         Pipeline::builder(&args.repository)
             .stage_mode(args.stage_mode)
+            .input_convention(args.input_encoding)
             .intra_threads((cores / threads).max(1))
             .build()
             .map_err(|e| e.to_string())?,
     );
     let build_s = t_build.elapsed().as_secs_f64();
-    let (pre, post) = pipeline.stage_modes();
     eprintln!(
-        "batch: pipeline over {} on {}: preprocess {pre}, postprocess {post} (asked: {})",
+        "batch: pipeline over {}:\n  {}",
         args.repository.display(),
-        pipeline.device().device,
-        args.stage_mode
+        support::indent(&pipeline.report().to_string(), "  ")
     );
 
     let show = match args.progress.as_str() {
@@ -429,7 +445,7 @@ fn run(args: Args) -> Result<(), String> {
     }
     drop(done_tx);
 
-    let (mut ok, mut errors, mut since_sync) = (0usize, 0usize, 0usize);
+    let (mut ok, mut errors, mut since_sync, mut degenerate) = (0usize, 0usize, 0usize, 0usize);
     let mut latencies = Vec::new();
     let ctx = |e: std::io::Error| format!("writing {}: {e}", output.display());
     for d in done_rx {
@@ -448,6 +464,7 @@ fn run(args: Args) -> Result<(), String> {
             }
             None => errors += 1,
         }
+        degenerate += usize::from(d.degenerate);
         bar.inc(1);
     }
     out.flush().map_err(ctx)?;
@@ -467,9 +484,16 @@ fn run(args: Args) -> Result<(), String> {
          p95 {p95:.2} ms; pipeline built in {build_s:.2} s; {threads} workers, {decoders} decoders; -> {}",
         output.display()
     );
+    if degenerate > 0 {
+        eprintln!(
+            "batch: WARNING: {degenerate} of {ok} frames had a degenerate detector output (`degenerate` in their \
+             records): the detector's input is probably not what it expects; check --input-encoding and the \
+             pipeline report above"
+        );
+    }
     let summary = json!({
         "found": found, "shard": shard_text, "in_shard": shard_len, "skipped": skipped, "processed": processed,
-        "ok": ok, "errors": errors, "wall_s": wall, "frames_per_s": fps, "p50_ms": p50, "p95_ms": p95,
+        "ok": ok, "errors": errors, "degenerate": degenerate, "wall_s": wall, "frames_per_s": fps, "p50_ms": p50, "p95_ms": p95,
         "build_s": build_s, "output": output.display().to_string(),
     });
     eprintln!("summary {summary}");

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use clo_pipeline::{DecodeOptions, Pipeline, StageMode, decode_image};
+use clo_pipeline::{DecodeOptions, InputConvention, Pipeline, StageMode, decode_image};
 
 /// Runs the CLO pipeline (preprocessing → yolov8 → postprocessing → efficientnet_v2) of a Triton model
 /// repository on one image and prints the result.
@@ -47,10 +47,17 @@ struct Args {
     /// (the crate's stages on the u8 frame) or `auto` (native where it matches the models at build time).
     #[arg(long, value_name = "MODE", default_value_t = StageMode::Auto)]
     stage_mode: StageMode,
+    /// What the ensemble input holds for this deployment's clients: `auto` (settled from the repository's
+    /// models), `rgb` (0..255), `rgb/255` ([0, 1]), `bgr`, `bgr/255`, or `rgb*SCALE+OFFSET`.
+    #[arg(long, value_name = "ENCODING", default_value_t = InputConvention::Auto)]
+    input_encoding: InputConvention,
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let pipeline = Pipeline::builder(&args.repository).stage_mode(args.stage_mode).build()?;
+    let pipeline = Pipeline::builder(&args.repository)
+        .stage_mode(args.stage_mode)
+        .input_convention(args.input_encoding)
+        .build()?;
     let img = decode_image(&args.image, &DecodeOptions::default())?;
     let out = pipeline.infer(&img)?;
     if let Some(path) = &args.save_crop {
@@ -65,14 +72,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let mut v = serde_json::to_value(&out)?;
         v["image"] = serde_json::Value::from(args.image.display().to_string());
         v["device"] = serde_json::Value::from(pipeline.device().device.to_string());
+        v["input_encoding"] = serde_json::Value::from(pipeline.input_encoding().to_string());
         println!("{v}");
         return Ok(());
     }
-    let (pre, post) = pipeline.stage_modes();
     println!("repository  {}", args.repository.display());
-    let why = pipeline.device().reason.lines().next().unwrap_or_default().trim_end_matches(';');
-    println!("device      {} ({why})", pipeline.device().device);
-    println!("stages      preprocess {pre}, postprocess {post} (asked: {})", args.stage_mode);
+    println!("{}", support::indent(&pipeline.report().to_string(), "  "));
     println!("image       {} ({}x{})", args.image.display(), out.frame_size.0, out.frame_size.1);
     if resized {
         let (a, b) = out.modes;
@@ -89,6 +94,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!("oil         {:.2} %", out.oil_pct);
+    if let Some(d) = &out.degenerate {
+        println!("WARNING     {d}: do not trust this oil %");
+    }
     match out.best_detection() {
         Some(d) => println!(
             "best box    [{:.1}, {:.1}, {:.1}, {:.1}] score {:.3} class {}",

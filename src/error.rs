@@ -124,6 +124,25 @@ pub enum Error {
         #[source]
         source: Option<image::ImageError>,
     },
+    /// What the ensemble input's values mean (its input convention: scale, offset, channel order) could not
+    /// be settled from the repository's preprocessing and postprocessing models: no candidate encoding makes
+    /// them match the native stages, or the two models disagree.
+    #[error(
+        "ensemble `{model}`: the input convention of `{tensor}` could not be settled: {message}\n\
+         tried (max |model - native| on the probe frame):\n{}\nsettle it: {}",
+        checks_text(checks),
+        crate::convention::SETTLE_IT
+    )]
+    InputConvention {
+        /// The ensemble.
+        model: String,
+        /// Its input tensor.
+        tensor: String,
+        /// What was found.
+        message: String,
+        /// Each candidate encoding as measured.
+        checks: Vec<crate::convention::EncodingCheck>,
+    },
     /// A parameter given to the builder or a stage is invalid.
     #[error("invalid parameter `{name}`: {message}")]
     InvalidParameter {
@@ -161,6 +180,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn checks_text(checks: &[crate::convention::EncodingCheck]) -> String {
+    checks.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n")
 }
 
 /// What is wrong with a model configuration ([`Error::Config`]).

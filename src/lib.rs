@@ -2,6 +2,7 @@
 #![deny(missing_docs, clippy::undocumented_unsafe_blocks)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+pub mod convention;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod decode;
@@ -15,14 +16,18 @@ pub mod runtime;
 pub mod stages;
 mod tensor;
 
+pub use convention::{ChannelOrder, EncodingCheck, InputConvention, InputEncoding};
 pub use decode::{DecodeOptions, decode_image, decode_image_bytes};
 pub use device::{CudaStats, Device, DeviceInfo};
 pub use ensemble::{Ensemble, EnsemblePlan};
 pub use error::{ConfigErrorKind, CudaErrorKind, EnsembleErrorKind, Error, RepositoryErrorKind, Result};
-pub use pipeline::{Inference, NetworkRuns, ParityReport, Pipeline, PipelineBuilder, StageMode, StageTimings};
+pub use pipeline::{
+    BuildReport, EncodingDecision, Inference, NetworkRuns, ParityReport, Pipeline, PipelineBuilder, StageDecision,
+    StageMode, StageTimings,
+};
 pub use runtime::{OptimizationLevel, RuntimeOptions};
 pub use stages::Geometry;
-pub use stages::select::Detection;
+pub use stages::select::{Degenerate, Detection};
 pub use tensor::Tensor;
 
 /// The `image` crate this crate takes frames from (re-exported so that versions match).

@@ -22,6 +22,7 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
 use crate::error::{Error, Result};
+use crate::repository::{ModelSignature, TensorSignature};
 
 /// The ONNX Runtime version this crate is built and tested against (the PyPI wheel the setup installs).
 pub const ORT_VERSION: &str = "1.31.1";
@@ -207,6 +208,32 @@ impl Runtime {
         }
         b.commit_from_file(model_file).map_err(wrap)
     }
+
+    /// The inputs and outputs ONNX Runtime reads from `model_file` (a CPU session with default options): what
+    /// strict model config compares with a config, and what auto-completion fills a config from.
+    pub fn signature(&self, model: &str, model_file: &Path) -> Result<ModelSignature> {
+        let session = self.session(model, model_file, &RuntimeOptions::default(), &[])?;
+        signature_of(model, &session)
+    }
+}
+
+/// What ONNX Runtime says a session's inputs and outputs are (a symbolic or dynamic dim is `-1`).
+pub fn signature_of(model: &str, s: &Session) -> Result<ModelSignature> {
+    let conv = |o: &ort::value::Outlet| -> Result<TensorSignature> {
+        let ty = o.dtype();
+        let dt = ty.tensor_type().and_then(crate::tensor::data_type_of).ok_or_else(|| Error::Tensor {
+            model: model.to_string(),
+            tensor: o.name().to_string(),
+            expected: "a tensor of a supported element type".to_string(),
+            found: format!("{ty:?}"),
+        })?;
+        let shape = ty.tensor_shape().map(|s| s.iter().copied().collect()).unwrap_or_default();
+        Ok(TensorSignature { name: o.name().to_string(), data_type: dt, shape })
+    };
+    Ok(ModelSignature {
+        inputs: s.inputs().iter().map(conv).collect::<Result<_>>()?,
+        outputs: s.outputs().iter().map(conv).collect::<Result<_>>()?,
+    })
 }
 
 struct Candidate {

@@ -22,7 +22,7 @@ mod metrics;
 mod tensors;
 mod v2;
 
-use std::io::{Cursor, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use clo_pipeline::{Pipeline, StageMode};
+use clo_pipeline::{InputConvention, Pipeline, StageMode};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -81,6 +81,11 @@ struct Args {
     /// auto, model or native for /v1/clo/infer (v2 ensemble infer always runs the repository's models).
     #[arg(long, value_name = "MODE", default_value_t = StageMode::Auto)]
     stage_mode: StageMode,
+    /// What the ensemble input holds for this deployment's clients, used where /v1/clo/infer builds it from
+    /// an image: `auto` (settled from the repository's models), `rgb`, `rgb/255`, `bgr`, `bgr/255`, or
+    /// `rgb*SCALE+OFFSET`.
+    #[arg(long, value_name = "ENCODING", default_value_t = InputConvention::Auto)]
+    input_encoding: InputConvention,
     /// ONNX Runtime threads per operator (0 = one per core).
     #[arg(long, value_name = "N", default_value_t = 0)]
     intra_threads: usize,
@@ -369,15 +374,14 @@ async fn infer_version(
 async fn clo_infer(State(app): State<Shared>, req: Request) -> Result<Response, ApiError> {
     let (_, bytes) = body(&app, req).await?;
     run_blocking(&app, move |app| {
-        let mut limits = image::Limits::default();
-        limits.max_image_width = Some(16384);
-        limits.max_image_height = Some(16384);
-        let mut reader = image::ImageReader::new(Cursor::new(&bytes[..]))
-            .with_guessed_format()
-            .map_err(|e| ApiError::bad(format!("the body is not an image: {e}")))?;
-        reader.limits(limits);
-        let img = reader.decode().map_err(|e| ApiError::bad(format!("the body is not a decodable JPEG/PNG: {e}")))?;
+        // The library's decoder: the format from the content, its limits checked from the header.
+        let img = clo_pipeline::decode_image_bytes(&bytes, &clo_pipeline::DecodeOptions::default())
+            .map_err(|e| ApiError::bad(format!("the body is not a decodable JPEG/PNG: {e}")))?;
         let out = app.pipeline.infer(&img).map_err(pipeline_error)?;
+        if let Some(d) = &out.degenerate {
+            app.metrics.degenerate_frames.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("/v1/clo/infer: {d}");
+        }
         let t = &out.timings;
         for (stage, d) in [
             ("preprocess", t.preprocess),
@@ -461,11 +465,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let token = token(&args)?;
     let repository = args.model_repository.clone();
     let (mode, threads, load) = (args.stage_mode, args.intra_threads, args.load_model.clone());
+    let input = args.input_encoding;
     let pipeline = tokio::task::spawn_blocking(move || {
-        let builder = Pipeline::builder(repository).stage_mode(mode).intra_threads(threads);
+        let builder = Pipeline::builder(repository).stage_mode(mode).intra_threads(threads).input_convention(input);
         if load.is_empty() { builder.build() } else { builder.load_models(load).build() }
     })
     .await??;
+    eprintln!("serve: pipeline:\n  {}", support::indent(&pipeline.report().to_string(), "  "));
     let models = model_infos(&pipeline);
     let app = Arc::new(App {
         pipeline,

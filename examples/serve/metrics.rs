@@ -46,6 +46,8 @@ pub struct Metrics {
     pub requests_in_flight: AtomicI64,
     pub inferences_in_flight: AtomicI64,
     pub rejected_full: AtomicU64,
+    /// Frames of /v1/clo/infer whose detector output was degenerate (`Inference::degenerate`).
+    pub degenerate_frames: AtomicU64,
 }
 
 impl Metrics {
@@ -122,6 +124,13 @@ impl Metrics {
             "# HELP clo_serve_rejected_full_total Inferences answered 503 because every slot was busy.\n\
              # TYPE clo_serve_rejected_full_total counter\nclo_serve_rejected_full_total {}",
             self.rejected_full.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP clo_serve_degenerate_frames_total Frames of /v1/clo/infer whose detector output was degenerate \
+             (every row filled, zero-area boxes, saturated scores): a wrong input encoding or a broken model.\n\
+             # TYPE clo_serve_degenerate_frames_total counter\nclo_serve_degenerate_frames_total {}",
+            self.degenerate_frames.load(Ordering::Relaxed)
         );
         out
     }

@@ -43,6 +43,7 @@ use ort::value::{Shape, Tensor, TensorRefMut};
 
 use super::driver_error as cuda;
 use super::kernels::{DeviceBuffer, DeviceFrame, Kernels};
+use crate::convention::InputEncoding;
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::stages::{Geometry, Letterbox, crop, letterbox, resize, select};
 use crate::{CudaErrorKind, Error, Result};
@@ -226,6 +227,8 @@ pub(crate) struct FramePlan {
     pub(crate) pre_model: bool,
     pub(crate) post_model: bool,
     pub(crate) want_crop: bool,
+    /// What the ensemble input holds (the settled input convention), for the model-size frame.
+    pub(crate) encoding: InputEncoding,
 }
 
 /// One worker on the GPU: its stream, sessions, buffers and events, reused across frames.
@@ -453,7 +456,14 @@ impl CudaWorker {
 
     /// The frame as the repository's models take it (f32 NCHW at the model's input size, in
     /// `self.frame_f32`, grown once), built from the uploaded frame by the resize kernel.
-    fn frame_tensor(&mut self, kernels: &Kernels, w: u32, h: u32, g: &Geometry, counters: &Counters) -> Result<u64> {
+    fn frame_tensor(
+        &mut self,
+        kernels: &Kernels,
+        (w, h): (u32, u32),
+        g: &Geometry,
+        encoding: &InputEncoding,
+        counters: &Counters,
+    ) -> Result<u64> {
         let (mw, mh) = g.model_input;
         let need = 3 * mw as usize * mh as usize;
         if self.frame_f32.as_ref().is_none_or(|b| b.len() < need) {
@@ -463,7 +473,7 @@ impl CudaWorker {
             return Err(Error::cuda(CudaErrorKind::BufferSize, "the model-size frame buffer is missing"));
         };
         let frame = DeviceFrame::new(self.frame.view(), w, h)?;
-        resize::cuda::resize(&self.stream, &kernels.resize, &frame, mw, mh, 1.0, out.view())?;
+        resize::cuda::resize(&self.stream, &kernels.resize, &frame, mw, mh, encoding, out.view())?;
         Ok(out.ptr)
     }
 
@@ -481,8 +491,11 @@ impl CudaWorker {
         plan: FramePlan,
         counters: &Counters,
     ) -> Result<u64> {
-        let frame_f32 =
-            if plan.pre_model || plan.post_model { self.frame_tensor(kernels, w, h, g, counters)? } else { 0 };
+        let frame_f32 = if plan.pre_model || plan.post_model {
+            self.frame_tensor(kernels, (w, h), g, &plan.encoding, counters)?
+        } else {
+            0
+        };
         if plan.pre_model {
             let (mw, mh) = g.model_input;
             self.pre.run(self.ordinal, &[(frame_f32, vec![1, 3, i64::from(mh), i64::from(mw)])])?;

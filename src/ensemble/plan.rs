@@ -1,9 +1,12 @@
 //! An ensemble's `ensemble_scheduling` as an execution plan, and the generic executor that runs it.
 //!
 //! The plan is a DAG over tensor names: each step consumes ensemble tensors (through its `input_map`) and
-//! produces ensemble tensors (through its `output_map`). Building the plan rejects, at load time, steps that
-//! name unknown models, inputs or outputs a model does not have, model inputs left unmapped, tensors that no
-//! one produces or that two producers write, and cycles. Nothing here knows the CLO models' names.
+//! produces ensemble tensors (through its `output_map`). A step that runs another ensemble (Triton allows
+//! ensembles of ensembles) is inlined when the plan is built, so the executor and the CLO role recognition
+//! see only models. Building the plan rejects, at load time, steps that name unknown models, inputs or
+//! outputs a model does not have, model inputs left unmapped (unless optional), tensors that no one
+//! produces or that two producers write, and cycles; Triton's own checks of the ensemble (with Triton's
+//! messages) run before, when the repository opens. Nothing here knows the CLO models' names.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -45,83 +48,123 @@ pub struct EnsemblePlan {
     pub tensors: BTreeMap<String, (DataType, Vec<i64>)>,
 }
 
+/// A step of a (possibly nested) ensemble, its tensors renamed into the outermost ensemble's namespace.
+struct FlatStep<'r> {
+    entry: &'r ModelEntry,
+    version: i64,
+    inputs: Vec<(String, String)>,
+    outputs: Vec<(String, String)>,
+}
+
+/// How deep ensembles may nest (a cycle is rejected when the repository opens; this bounds the recursion).
+const MAX_NESTING: usize = 16;
+
+/// Appends the steps of `entry` (an ensemble) to `out`, each inner ensemble inlined: its inputs and outputs
+/// become the outer tensors its step maps them to, and its other tensors get names no outer tensor has
+/// (`<inner ensemble>@<step path>/<tensor>`).
+fn flatten<'r>(
+    repo: &'r Repository,
+    entry: &'r ModelEntry,
+    rename: &dyn Fn(&str) -> String,
+    path: &str,
+    depth: usize,
+    out: &mut Vec<FlatStep<'r>>,
+) -> std::result::Result<(), String> {
+    if depth > MAX_NESTING {
+        return Err(format!("ensembles nest deeper than {MAX_NESTING} levels"));
+    }
+    let Some(sched) = entry.config.ensemble.as_ref() else {
+        return Err(format!("model `{}` is not an ensemble (no `ensemble_scheduling`)", entry.config.name));
+    };
+    if sched.steps.is_empty() {
+        return Err("`ensemble_scheduling` has no steps".to_string());
+    }
+    for (i, step) in sched.steps.iter().enumerate() {
+        let model = repo.model(&step.model_name).ok_or_else(|| {
+            format!(
+                "step {i} names model `{}`, which is not loaded (loaded: {})",
+                step.model_name,
+                repo.models().map(|m| m.config.name.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        let served = model.served_versions();
+        let version = if step.model_version < 0 {
+            *served.iter().max().ok_or_else(|| format!("step {i}: model `{}` serves no version", step.model_name))?
+        } else if served.contains(&step.model_version) {
+            step.model_version
+        } else {
+            return Err(format!(
+                "step {i}: model `{}` version {} is not served (served: {served:?})",
+                step.model_name, step.model_version
+            ));
+        };
+        let inputs: Vec<(String, String)> = step.input_map.iter().map(|(k, v)| (k.clone(), rename(v))).collect();
+        let outputs: Vec<(String, String)> = step.output_map.iter().map(|(k, v)| (k.clone(), rename(v))).collect();
+        if model.is_ensemble() {
+            let inner_path = format!("{path}{}@{i}/", model.config.name);
+            let inner_rename = |t: &str| -> String {
+                if let Some((_, outer)) = inputs.iter().find(|(k, _)| k == t) {
+                    return outer.clone();
+                }
+                if let Some((_, outer)) = outputs.iter().find(|(k, _)| k == t) {
+                    return outer.clone();
+                }
+                format!("{inner_path}{t}")
+            };
+            flatten(repo, model, &inner_rename, &inner_path, depth + 1, out)?;
+        } else {
+            out.push(FlatStep { entry: model, version, inputs, outputs });
+        }
+    }
+    Ok(())
+}
+
 impl EnsemblePlan {
-    /// Builds and checks the plan of `ensemble`, whose step models must be loaded in `repo`.
+    /// Builds and checks the plan of `ensemble`, whose step models must be loaded in `repo`. A step that
+    /// runs another ensemble is inlined (recursively), so the plan holds only models; the inner ensemble's
+    /// own tensors get names that no outer tensor has.
     pub fn build(repo: &Repository, ensemble: &ModelEntry) -> Result<EnsemblePlan> {
         let name = ensemble.config.name.clone();
         let err =
             |message: String| Error::Ensemble { model: name.clone(), kind: EnsembleErrorKind::InvalidPlan, message };
-        let sched = ensemble
-            .config
-            .ensemble
-            .as_ref()
-            .ok_or_else(|| err("the model is not an ensemble (no `ensemble_scheduling`)".to_string()))?;
-        if sched.steps.is_empty() {
-            return Err(err("`ensemble_scheduling` has no steps".to_string()));
-        }
+        let mut flat = Vec::new();
+        flatten(repo, ensemble, &|t: &str| t.to_string(), "", 0, &mut flat).map_err(err)?;
 
         // Who produces each tensor: None = the ensemble's input, Some(i) = step i.
-        let mut producer: HashMap<&str, Option<usize>> = HashMap::new();
+        let mut producer: HashMap<String, Option<usize>> = HashMap::new();
         let mut tensors = BTreeMap::new();
         for t in &ensemble.config.inputs {
-            if producer.insert(t.name.as_str(), None).is_some() {
+            if producer.insert(t.name.clone(), None).is_some() {
                 return Err(err(format!("ensemble input `{}` is declared twice", t.name)));
             }
             tensors.insert(t.name.clone(), (t.data_type, t.shape(ensemble.config.max_batch_size)));
         }
-        let mut steps = Vec::with_capacity(sched.steps.len());
-        for (i, step) in sched.steps.iter().enumerate() {
-            let model = repo.model(&step.model_name).ok_or_else(|| {
-                err(format!(
-                    "step {i} names model `{}`, which is not loaded (loaded: {})",
-                    step.model_name,
-                    repo.models().map(|m| m.config.name.as_str()).collect::<Vec<_>>().join(", ")
-                ))
-            })?;
-            if model.is_ensemble() {
-                return Err(err(format!(
-                    "step {i}: model `{}` is itself an ensemble; nested ensembles are not supported",
-                    step.model_name
-                )));
-            }
-            let served = model.served_versions();
-            let version = if step.model_version < 0 {
-                *served
-                    .iter()
-                    .max()
-                    .ok_or_else(|| err(format!("step {i}: model `{}` serves no version", step.model_name)))?
-            } else if served.contains(&step.model_version) {
-                step.model_version
-            } else {
-                return Err(err(format!(
-                    "step {i}: model `{}` version {} is not served (served: {served:?})",
-                    step.model_name, step.model_version
-                )));
-            };
-            let cfg = &model.config;
-            for (key, _) in &step.input_map {
+        let mut steps = Vec::with_capacity(flat.len());
+        for (i, step) in flat.iter().enumerate() {
+            let cfg = &step.entry.config;
+            for (key, _) in &step.inputs {
                 if !cfg.inputs.iter().any(|t| &t.name == key) {
                     return Err(err(format!("step {i}: model `{}` has no input `{key}` (input_map)", cfg.name)));
                 }
             }
             for t in &cfg.inputs {
-                let n = step.input_map.iter().filter(|(k, _)| k == &t.name).count();
-                if n != 1 {
+                let n = step.inputs.iter().filter(|(k, _)| k == &t.name).count();
+                if n != 1 && !(n == 0 && t.optional) {
                     return Err(err(format!(
                         "step {i}: input `{}` of model `{}` is mapped {n} times in input_map (expected once)",
                         t.name, cfg.name
                     )));
                 }
             }
-            for (key, value) in &step.output_map {
+            for (key, value) in &step.outputs {
                 let Some(t) = cfg.outputs.iter().find(|t| &t.name == key) else {
                     return Err(err(format!("step {i}: model `{}` has no output `{key}` (output_map)", cfg.name)));
                 };
-                if let Some(prev) = producer.insert(value.as_str(), Some(i)) {
+                if let Some(prev) = producer.insert(value.clone(), Some(i)) {
                     let by = match prev {
                         None => "the ensemble's input".to_string(),
                         Some(p) => {
-                            format!("step {p} (`{}`)", sched.steps.get(p).map(|s| s.model_name.as_str()).unwrap_or("?"))
+                            format!("step {p} (`{}`)", flat.get(p).map(|s| s.entry.config.name.as_str()).unwrap_or("?"))
                         }
                     };
                     return Err(err(format!(
@@ -133,9 +176,9 @@ impl EnsemblePlan {
             }
             steps.push(PlannedStep {
                 model: cfg.name.clone(),
-                version,
-                inputs: step.input_map.clone(),
-                outputs: step.output_map.clone(),
+                version: step.version,
+                inputs: step.inputs.clone(),
+                outputs: step.outputs.clone(),
                 release_after: Vec::new(),
             });
         }
@@ -145,7 +188,7 @@ impl EnsemblePlan {
         for (i, step) in steps.iter().enumerate() {
             let cfg = repo.model(&step.model).map(|m| &m.config);
             for (key, value) in &step.inputs {
-                match producer.get(value.as_str()) {
+                match producer.get(value) {
                     None => {
                         return Err(err(format!(
                             "step {i} (`{}`) reads tensor `{value}`, which neither the ensemble's inputs nor any step produces",
@@ -173,7 +216,7 @@ impl EnsemblePlan {
             }
         }
         for t in &ensemble.config.outputs {
-            match producer.get(t.name.as_str()) {
+            match producer.get(&t.name) {
                 None => return Err(err(format!("ensemble output `{}` is produced by no step", t.name))),
                 Some(_) => {
                     if let Some((have, _)) = tensors.get(&t.name)
@@ -218,9 +261,15 @@ impl EnsemblePlan {
         }
         let mut ordered: Vec<PlannedStep> = order.into_iter().filter_map(|i| steps.get(i).cloned()).collect();
 
-        // Liveness: release each intermediate tensor after its last reader.
+        // Liveness: release each intermediate tensor after its last reader (a tensor nobody reads, such as an
+        // inner ensemble's output the outer step does not map, right after its producer).
         let outputs: HashSet<&str> = ensemble.config.outputs.iter().map(|t| t.name.as_str()).collect();
         let mut last_reader: HashMap<String, usize> = HashMap::new();
+        for (i, s) in ordered.iter().enumerate() {
+            for (_, v) in &s.outputs {
+                last_reader.entry(v.clone()).or_insert(i);
+            }
+        }
         for (i, s) in ordered.iter().enumerate() {
             for (_, v) in &s.inputs {
                 last_reader.insert(v.clone(), i);
@@ -308,7 +357,8 @@ pub(crate) fn execute(
         for t in &step.release_after {
             values.remove(t);
         }
-        values.extend(produced);
+        // A tensor no later step reads and no one asked for is dropped at once.
+        values.extend(produced.into_iter().filter(|(n, _)| !step.release_after.contains(n)));
     }
     let mut outputs = HashMap::with_capacity(plan.outputs.len());
     for t in &plan.outputs {

@@ -9,9 +9,9 @@ use ort::value::DynValue;
 use super::plan::{self as ensemble, EnsemblePlan};
 use crate::error::{EnsembleErrorKind, Error, RepositoryErrorKind, Result};
 use crate::pool::{Lease, Pool};
-use crate::repository::{LoadOptions, ModelSignature, Repository, TensorSignature};
+use crate::repository::{LoadOptions, ModelSignature, Repository};
 use crate::runtime::{Runtime, RuntimeOptions};
-use crate::tensor::{self, Tensor};
+use crate::tensor::Tensor;
 
 /// A loaded, validated ensemble and a pool of workers (one ONNX Runtime session per model each).
 ///
@@ -64,16 +64,21 @@ impl Worker {
 }
 
 impl Ensemble {
-    /// Opens the repository at `path` (all models, or `load_models` and what they need), plans the ensemble
-    /// `name` (or the only one), and validates every loaded model against its ONNX file.
+    /// Opens the repository at `path` (all models, or `load_models` and what they need; with
+    /// `strict_model_config` false, configs are auto-completed from the ONNX files as Triton does), plans the
+    /// ensemble `name` (or the only one that no other ensemble runs), and validates every loaded model against
+    /// its ONNX file.
     pub fn load(
         path: &Path,
         name: Option<&str>,
         load_models: Option<Vec<String>>,
+        strict_model_config: bool,
         options: &RuntimeOptions,
     ) -> Result<Ensemble> {
         let runtime = Runtime::load(options.library_path.as_deref())?;
-        let repository = Repository::open_with(path, &LoadOptions { load_models })?;
+        let load = LoadOptions { load_models, strict_model_config, ..LoadOptions::default() };
+        let inspect = |model: &str, file: &Path| runtime.signature(model, file);
+        let repository = Repository::open_deferred(path, &load, &inspect)?;
         let entry = match name {
             Some(n) => repository.model(n).ok_or_else(|| Error::Repository {
                 path: path.to_path_buf(),
@@ -84,7 +89,15 @@ impl Ensemble {
                 ),
             })?,
             None => {
-                let ensembles: Vec<_> = repository.models().filter(|m| m.is_ensemble()).collect();
+                // The only top-level ensemble: nested ensembles (steps of another one) are not candidates.
+                let nested = |name: &str| {
+                    repository
+                        .models()
+                        .filter_map(|m| m.config.ensemble.as_ref())
+                        .any(|e| e.steps.iter().any(|s| s.model_name == name))
+                };
+                let ensembles: Vec<_> =
+                    repository.models().filter(|m| m.is_ensemble() && !nested(&m.config.name)).collect();
                 match ensembles.as_slice() {
                     [one] => *one,
                     [] => {
@@ -118,6 +131,7 @@ impl Ensemble {
                 validated.insert((m.config.name.clone(), v), s);
             }
         }
+        repository.check_ensembles()?;
         let plan = EnsemblePlan::build(&repository, entry)?;
         let mut files = HashMap::new();
         let mut sessions = HashMap::new();
@@ -274,19 +288,5 @@ impl StepNames {
 
 /// What ONNX Runtime says a model's inputs and outputs are.
 fn signature(model: &str, s: &Session) -> Result<ModelSignature> {
-    let conv = |o: &ort::value::Outlet| -> Result<TensorSignature> {
-        let ty = o.dtype();
-        let dt = ty.tensor_type().and_then(tensor::data_type_of).ok_or_else(|| Error::Tensor {
-            model: model.to_string(),
-            tensor: o.name().to_string(),
-            expected: "a tensor of a supported element type".to_string(),
-            found: format!("{ty:?}"),
-        })?;
-        let shape = ty.tensor_shape().map(|s| s.iter().copied().collect()).unwrap_or_default();
-        Ok(TensorSignature { name: o.name().to_string(), data_type: dt, shape })
-    };
-    Ok(ModelSignature {
-        inputs: s.inputs().iter().map(conv).collect::<Result<_>>()?,
-        outputs: s.outputs().iter().map(conv).collect::<Result<_>>()?,
-    })
+    crate::runtime::signature_of(model, s)
 }

@@ -178,7 +178,8 @@ impl Pipeline {
             let t = Instant::now();
             let dets = worker.detections.get(rows.clone()).unwrap_or_default();
             let mut out = Inference::default();
-            (out.best, out.crop_box) = select::typed_detections(dets, dframe, g, w, h, &mut out.detections);
+            let chosen = select::typed_detections(dets, dframe, g, w, h, &mut out.detections);
+            (out.best, out.crop_box, out.degenerate) = (chosen.best, chosen.crop_box, chosen.degenerate);
             let b = crop::best_box(dets, g.score_threshold, dframe, w, h);
             let m = crop_frames.len();
             let dst = worker.crop.get_mut(m * crop_len..(m + 1) * crop_len).unwrap_or_default();

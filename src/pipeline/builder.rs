@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
+use super::Pipeline;
+use super::report::{BuildReport, EncodingDecision, StageDecision};
 use super::roles::Roles;
-use super::{Pipeline, parity};
+use crate::convention::{InputConvention, InputEncoding};
 use crate::device::{Device, GpuLibraries};
 use crate::ensemble::Ensemble;
 use crate::error::{Error, Result};
@@ -57,6 +59,7 @@ pub struct PipelineBuilder {
     repository: PathBuf,
     ensemble: Option<String>,
     load_models: Option<Vec<String>>,
+    strict_model_config: bool,
     runtime: RuntimeOptions,
     preprocess: StageMode,
     postprocess: StageMode,
@@ -68,6 +71,7 @@ pub struct PipelineBuilder {
     device: Device,
     gpu_libraries: GpuLibraries,
     return_crop: bool,
+    input: InputConvention,
 }
 
 impl PipelineBuilder {
@@ -76,6 +80,7 @@ impl PipelineBuilder {
             repository: repository.into(),
             ensemble: None,
             load_models: None,
+            strict_model_config: true,
             runtime: RuntimeOptions::default(),
             preprocess: StageMode::Auto,
             postprocess: StageMode::Auto,
@@ -87,10 +92,25 @@ impl PipelineBuilder {
             device: Device::Auto,
             gpu_libraries: GpuLibraries::default(),
             return_crop: true,
+            input: InputConvention::Auto,
         }
     }
 
-    /// The ensemble to run (default: the repository's only ensemble).
+    /// What the ensemble input's values mean for this deployment's clients (default: settled from the
+    /// repository's models at build, [`InputConvention::Auto`]; see [`crate::convention`]). Everything that
+    /// builds the ensemble input from a u8 frame uses it.
+    pub fn input_encoding(mut self, encoding: InputEncoding) -> Self {
+        self.input = InputConvention::Fixed(encoding);
+        self
+    }
+
+    /// [`PipelineBuilder::input_encoding`], or back to [`InputConvention::Auto`].
+    pub fn input_convention(mut self, convention: InputConvention) -> Self {
+        self.input = convention;
+        self
+    }
+
+    /// The ensemble to run (default: the repository's only ensemble that no other ensemble runs as a step).
     pub fn ensemble(mut self, name: impl Into<String>) -> Self {
         self.ensemble = Some(name.into());
         self
@@ -104,6 +124,15 @@ impl PipelineBuilder {
         S: Into<String>,
     {
         self.load_models = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Triton's `--strict-model-config` (default `true`, as in the guide's deployment). With `false`, as in
+    /// Triton without strict model config, a model folder without `config.pbtxt`, or a config without
+    /// inputs or outputs (or `platform`, or `max_batch_size`), is completed from its ONNX file the way
+    /// Triton's ONNX Runtime backend does (see [`crate::repository::autocomplete`]).
+    pub fn strict_model_config(mut self, strict: bool) -> Self {
+        self.strict_model_config = strict;
         self
     }
 
@@ -212,8 +241,13 @@ impl PipelineBuilder {
     /// Loads ONNX Runtime and the repository, validates every model against its ONNX file, plans the
     /// ensemble, recognises the CLO stages, and settles each stage's mode.
     pub fn build(self) -> Result<Pipeline> {
-        let ensemble =
-            Ensemble::load(&self.repository, self.ensemble.as_deref(), self.load_models.clone(), &self.runtime)?;
+        let ensemble = Ensemble::load(
+            &self.repository,
+            self.ensemble.as_deref(),
+            self.load_models.clone(),
+            self.strict_model_config,
+            &self.runtime,
+        )?;
         let roles = Roles::recognise(ensemble.plan())?;
         let mut geometry = roles.geometry(ensemble.plan())?;
         if let Some(v) = self.pad_value {
@@ -232,6 +266,7 @@ impl PipelineBuilder {
                 message: format!("must be finite and >= 0, got {}", self.parity_tolerance),
             });
         }
+        let name = ensemble.plan().name.clone();
         let mut pipeline = Pipeline {
             ensemble,
             roles,
@@ -239,6 +274,19 @@ impl PipelineBuilder {
             preprocess: self.preprocess,
             postprocess: self.postprocess,
             tolerance: self.parity_tolerance,
+            encoding: InputEncoding::RGB,
+            report: BuildReport {
+                ensemble: name,
+                device: crate::device::DeviceInfo::cpu(self.device, "not settled yet"),
+                input: EncodingDecision {
+                    asked: self.input,
+                    settled: InputEncoding::RGB,
+                    checks: Vec::new(),
+                    note: "not settled yet".into(),
+                },
+                preprocess: StageDecision::settle(self.preprocess, None, self.parity_tolerance, "preprocess"),
+                postprocess: StageDecision::settle(self.postprocess, None, self.parity_tolerance, "postprocess"),
+            },
             batch_threads: match self.batch_threads {
                 0 => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
                 n => n,
@@ -262,41 +310,27 @@ impl PipelineBuilder {
         {
             pipeline.cuda = _runner;
         }
-        if self.preprocess == StageMode::Auto || self.postprocess == StageMode::Auto {
-            let probe = parity::probe_frame(pipeline.geometry.model_input.0, pipeline.geometry.model_input.1);
-            let (w, h) = pipeline.geometry.model_input;
-            let report = pipeline.parity_rgb8(&probe, w, h)?;
-            let ok_pre = report.letterbox_max_abs <= pipeline.tolerance;
-            let ok_post = report.crop_max_abs <= pipeline.tolerance;
-            pipeline.preprocess =
-                settle(self.preprocess, ok_pre, "preprocess", report.letterbox_max_abs, pipeline.tolerance);
-            pipeline.postprocess =
-                settle(self.postprocess, ok_post, "postprocess", report.crop_max_abs, pipeline.tolerance);
-        }
+        // The input encoding on the probe frame, then the stage modes from the same measurement, on the CPU
+        // sessions (the native stages are bit-identical on the GPU).
+        let (input, measured) = pipeline.settle_encoding(self.input)?;
+        pipeline.encoding = input.settled;
+        let tol = pipeline.tolerance;
+        let pre = StageDecision::settle(self.preprocess, Some(measured.letterbox), tol, "preprocess");
+        let post = StageDecision::settle(self.postprocess, Some(measured.crop), tol, "postprocess");
+        (pipeline.preprocess, pipeline.postprocess) = (pre.settled, post.settled);
+        pipeline.report.device = pipeline.device.clone();
+        pipeline.report.input = input;
+        pipeline.report.preprocess = pre;
+        pipeline.report.postprocess = post;
         tracing::info!(
             ensemble = %pipeline.ensemble.plan().name,
-            preprocess = ?pipeline.preprocess,
-            postprocess = ?pipeline.postprocess,
+            preprocess = %pipeline.preprocess,
+            postprocess = %pipeline.postprocess,
+            input = %pipeline.encoding,
             device = %pipeline.device.device,
             "pipeline ready"
         );
         Ok(pipeline)
-    }
-}
-
-fn settle(asked: StageMode, ok: bool, stage: &str, diff: f32, tol: f32) -> StageMode {
-    match asked {
-        StageMode::Auto if ok => StageMode::Native,
-        StageMode::Auto => {
-            tracing::warn!(
-                stage,
-                max_abs_diff = diff,
-                tolerance = tol,
-                "native stage differs from the repository's model; using the model"
-            );
-            StageMode::Model
-        }
-        other => other,
     }
 }
 

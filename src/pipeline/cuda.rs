@@ -297,7 +297,7 @@ mod imp {
                 tracing::debug!(width, height, ?pre, ?post, "mixed stage modes at another frame size: CPU path");
                 return Ok(None);
             }
-            let plan = FramePlan { pre_model, post_model, want_crop: runner.return_crop };
+            let plan = FramePlan { pre_model, post_model, want_crop: runner.return_crop, encoding: self.encoding };
             let out = runner.worker()?.run(&runner.kernels, frame, width, height, g, plan, &runner.counters)?;
             let dframe = if pre_model {
                 DetFrame::model_input(g, width, height)?
@@ -305,8 +305,7 @@ mod imp {
                 DetFrame::native(Letterbox::new(width, height, g.letterbox)?)
             };
             let mut detections = Vec::new();
-            let (best, crop_box) =
-                select::typed_detections(&out.detections, &dframe, g, width, height, &mut detections);
+            let chosen = select::typed_detections(&out.detections, &dframe, g, width, height, &mut detections);
             let s = g.crop as usize;
             let crop = match out.crop {
                 Some(c) => Array4::from_shape_vec((1, 3, s, s), c).map_err(|e| Error::Tensor {
@@ -327,10 +326,11 @@ mod imp {
             };
             Ok(Some(Inference {
                 detections,
-                best,
+                best: chosen.best,
+                degenerate: chosen.degenerate,
                 oil_pct: out.oil,
                 crop,
-                crop_box,
+                crop_box: chosen.crop_box,
                 frame_size: (width, height),
                 modes: (pre, post),
                 timings,

@@ -4,6 +4,7 @@ mod batch;
 mod builder;
 mod cuda;
 mod parity;
+mod report;
 mod result;
 mod roles;
 
@@ -18,8 +19,10 @@ use rayon::prelude::*;
 
 pub use self::batch::NetworkRuns;
 pub use self::builder::{PipelineBuilder, StageMode};
+pub use self::report::{BuildReport, EncodingDecision, StageDecision};
 pub use self::result::{Inference, ParityReport, StageTimings};
 use self::roles::Roles;
+use crate::convention::InputEncoding;
 use crate::device::{CudaStats, DeviceInfo};
 use crate::ensemble::{Ensemble, StepNames, Worker};
 use crate::error::{EnsembleErrorKind, Error, Result};
@@ -41,6 +44,10 @@ pub struct Pipeline {
     preprocess: StageMode,
     postprocess: StageMode,
     tolerance: f32,
+    /// What the ensemble input holds (settled at build: src/pipeline/parity.rs).
+    encoding: InputEncoding,
+    /// Every decision the build made, with its evidence.
+    report: BuildReport,
     batch_threads: usize,
     /// Detector and estimator runs on the CPU path ([`Pipeline::network_runs`]).
     runs: batch::RunCounters,
@@ -65,6 +72,19 @@ impl Pipeline {
     /// The settled stage modes `(preprocess, postprocess)` (never `Auto`).
     pub fn stage_modes(&self) -> (StageMode, StageMode) {
         (self.preprocess, self.postprocess)
+    }
+
+    /// What the ensemble input's values mean for this deployment (settled at build, or given): what Model mode,
+    /// the parity check and the CUDA path put in the ensemble input for a u8 frame (see
+    /// [`crate::convention`]).
+    pub fn input_encoding(&self) -> InputEncoding {
+        self.encoding
+    }
+
+    /// Every decision the build made (device, input encoding, stage modes, fallbacks) with its evidence;
+    /// `Display` writes it for a person.
+    pub fn report(&self) -> &BuildReport {
+        &self.report
     }
 
     /// Where the pipeline runs ([`Device::Cpu`](crate::Device::Cpu) or [`Device::Cuda`](crate::Device::Cuda)),
@@ -255,7 +275,7 @@ impl Pipeline {
         // Preprocess.
         let t = Instant::now();
         let dframe = if pre == StageMode::Model {
-            self.model_letterbox(worker, frame, width, height)?;
+            self.model_letterbox(worker, frame, width, height, &self.encoding)?;
             DetFrame::model_input(g, width, height)?
         } else {
             ensure_len(&mut worker.letterbox, 3 * g.letterbox as usize * g.letterbox as usize);
@@ -268,15 +288,14 @@ impl Pipeline {
         timings.detect = t.elapsed();
         // Postprocess.
         let t = Instant::now();
-        let (best, crop_box) =
-            select::typed_detections(&worker.detections, &dframe, g, width, height, &mut out.detections);
+        let chosen = select::typed_detections(&worker.detections, &dframe, g, width, height, &mut out.detections);
         if post == StageMode::Model {
             // The postprocessing model sees detections in the letterbox of the model-size frame.
             let mframe = DetFrame::model_input(g, width, height)?;
             if pre != StageMode::Model {
                 dframe.remap_rows(&mut worker.detections, &mframe);
             }
-            self.model_crop(worker, frame, width, height, pre == StageMode::Model)?;
+            self.model_crop(worker, frame, width, height, (pre != StageMode::Model).then_some(&self.encoding))?;
         } else {
             self.native_crop(worker, frame, width, height, &dframe)?;
         }
@@ -299,18 +318,26 @@ impl Pipeline {
             }
         }
         timings.total = t0.elapsed();
-        out.best = best;
+        out.best = chosen.best;
+        out.degenerate = chosen.degenerate;
         out.oil_pct = oil_pct;
-        out.crop_box = crop_box;
+        out.crop_box = chosen.crop_box;
         out.frame_size = (width, height);
         out.modes = (pre, post);
         out.timings = timings;
         Ok(())
     }
 
-    /// Model-mode preprocessing: frame → f32 model input → preprocessing model → `worker.letterbox`.
-    fn model_letterbox(&self, worker: &mut Worker, frame: &[u8], width: u32, height: u32) -> Result<()> {
-        self.frame_tensor(worker, frame, width, height)?;
+    /// Model-mode preprocessing: frame → f32 model input in `encoding` → preprocessing model → `worker.letterbox`.
+    fn model_letterbox(
+        &self,
+        worker: &mut Worker,
+        frame: &[u8],
+        width: u32,
+        height: u32,
+        encoding: &InputEncoding,
+    ) -> Result<()> {
+        self.frame_tensor(worker, frame, width, height, encoding)?;
         let (mw, mh) = self.geometry.model_input;
         let r = &self.roles.preprocess;
         let input = view(&r.model, &worker.frame_f32, [1, 3, mh as usize, mw as usize])?;
@@ -319,11 +346,19 @@ impl Pipeline {
         copy_out(r, &out, &[1, 3, side, side], &mut worker.letterbox)
     }
 
-    /// Fills `worker.frame_f32` with the frame as the models' f32 NCHW input (resized to the model's input size).
-    fn frame_tensor(&self, worker: &mut Worker, frame: &[u8], width: u32, height: u32) -> Result<()> {
+    /// Fills `worker.frame_f32` with the frame as the ensemble input in `encoding` (f32 NCHW, resized to the
+    /// model's input size).
+    fn frame_tensor(
+        &self,
+        worker: &mut Worker,
+        frame: &[u8],
+        width: u32,
+        height: u32,
+        encoding: &InputEncoding,
+    ) -> Result<()> {
         let (mw, mh) = self.geometry.model_input;
         ensure_len(&mut worker.frame_f32, 3 * mw as usize * mh as usize);
-        resize::cpu::resize_to_nchw(frame, width, height, mw, mh, 1.0, &mut worker.frame_f32)
+        resize::cpu::resize_to_nchw(frame, width, height, mw, mh, encoding, &mut worker.frame_f32)
     }
 
     /// Runs the detector on `worker.letterbox`; its rows (flattened, 6 per row) replace `worker.detections`.
@@ -350,11 +385,18 @@ impl Pipeline {
         self.ensemble.plan().tensors.get(&r.output_tensor).map(|(_, shape)| shape.as_slice())
     }
 
-    /// Model-mode postprocessing on `worker.detections` → `worker.crop`.
-    /// `frame_ready`: `worker.frame_f32` already holds this frame (Model-mode preprocessing built it).
-    fn model_crop(&self, worker: &mut Worker, frame: &[u8], width: u32, height: u32, frame_ready: bool) -> Result<()> {
-        if !frame_ready {
-            self.frame_tensor(worker, frame, width, height)?;
+    /// Model-mode postprocessing on `worker.detections` → `worker.crop`. `build`: the encoding to build
+    /// `worker.frame_f32` in first; `None` when it already holds this frame (Model-mode preprocessing built it).
+    fn model_crop(
+        &self,
+        worker: &mut Worker,
+        frame: &[u8],
+        width: u32,
+        height: u32,
+        build: Option<&InputEncoding>,
+    ) -> Result<()> {
+        if let Some(e) = build {
+            self.frame_tensor(worker, frame, width, height, e)?;
         }
         let (mw, mh) = self.geometry.model_input;
         let r = &self.roles.postprocess;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use ndarray::Array4;
 
 use super::StageMode;
-use crate::stages::select::Detection;
+use crate::stages::select::{Degenerate, Detection};
 
 #[cfg(feature = "serde")]
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -45,6 +45,10 @@ pub struct Inference {
     /// Index into `detections` of the box that was cropped; `None` when there was no detection, in which case
     /// the whole frame was cropped (the documented behaviour of the repository's postprocessing model).
     pub best: Option<usize>,
+    /// Set when the detector's output is one no working detector gives on a camera frame (every row filled,
+    /// every box of zero area): the sign of an input the detector was not made for (a wrong input encoding,
+    /// channel order or scale) or of a broken model. The result is still returned; do not trust its oil %.
+    pub degenerate: Option<Degenerate>,
     /// The estimator's output: the oil percentage.
     pub oil_pct: f32,
     /// The crop that the estimator saw, f32 `[1, 3, S, S]` NCHW on the model's scale (0..1 by default).
@@ -68,6 +72,7 @@ impl Default for Inference {
         Inference {
             detections: Vec::new(),
             best: None,
+            degenerate: None,
             oil_pct: 0.0,
             crop: Array4::zeros((0, 3, 0, 0)),
             crop_box: [0.0; 4],

@@ -1,19 +1,27 @@
-//! The typed model configuration read from a parsed `config.pbtxt`.
+//! The typed model configuration read from a `config.pbtxt`, after Triton's checks.
 //!
-//! Only the fields this crate uses are read: `name`, `platform`, `backend`, `max_batch_size`, `input`,
-//! `output`, `version_policy`, `default_model_filename` and `ensemble_scheduling`. Every other field
-//! (`instance_group`, `dynamic_batching`, `optimization`, `parameters`, `model_warmup`, ...) is accepted
-//! and ignored with a `tracing::debug!` event that names the field and the file.
+//! Reading a config is Triton's sequence, each step in its own module:
 //!
-//! The checks follow Triton's (`model_config_utils.cc`): a tensor needs a `name`, a `data_type` and at
-//! least one dim; dims are `>= 1` or `-1`; `max_batch_size >= 0`; the `name`, when given, equals the model
-//! folder's name. A singular field given twice is an error, as in protobuf. Errors are
-//! [`Error::Config`] whose message names the field and its `line:col`.
+//! 1. the protobuf text is parsed (`pbtxt.rs`) and held to Triton's whole `ModelConfig`
+//!    schema (`schema`): an unknown or misspelt field (with the nearest known name), a wrong type, a bad
+//!    enum value, a singular field given twice, anywhere in the file, is an [`Error::ConfigSyntax`] with the
+//!    file, line and column;
+//! 2. the backend fields are completed as Triton completes them even with strict model config
+//!    (`platform` from `backend` and back, `default_model_filename`, or both from the files in the first
+//!    version folder), and an empty `name` becomes the folder's;
+//! 3. Triton's checks of the config (`check`) run with Triton's messages; a failure is an
+//!    [`Error::Config`] naming the file and the model;
+//! 4. the fields this crate uses are read into [`ModelConfig`]. Every other field was checked against the
+//!    schema and Triton's rules, and is not otherwise used (the crate has its own scheduling, devices and
+//!    batching).
 
 use std::fmt;
 use std::path::Path;
 
-use super::pbtxt::{self, Field, Message, Value};
+use super::autocomplete::{self, Folder};
+use super::check;
+use super::pbtxt::{self, Message};
+use super::schema::{self, DATA_TYPE, View};
 use crate::error::{ConfigErrorKind, Error, Result};
 
 /// The element type of a tensor, as Triton names it (`TYPE_FP32`, ...).
@@ -72,6 +80,11 @@ impl DataType {
     /// From Triton's enum name (`"TYPE_FP32"`); `None` for anything else, `TYPE_INVALID` included.
     pub fn from_triton(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_triton() == name)
+    }
+
+    /// Triton's enum number (`TYPE_FP32` is 11).
+    pub fn number(self) -> i64 {
+        Self::ALL.iter().position(|t| *t == self).map_or(0, |i| i as i64 + 1)
     }
 
     /// From Triton's enum number (`TYPE_FP32 = 11`), which the text format also accepts.
@@ -145,6 +158,9 @@ pub struct TensorConfig {
     /// `reshape { shape: [...] }`: the dims the model itself sees instead of `dims` (again without the
     /// batch dimension). May be empty for a batching model (the model sees `[batch]` only).
     pub reshape: Option<Vec<i64>>,
+    /// `optional: true` (inputs only): the input may be left out, of a request or of an ensemble step's
+    /// `input_map`.
+    pub optional: bool,
 }
 
 impl TensorConfig {
@@ -210,7 +226,8 @@ pub struct EnsembleStep {
     pub output_map: Vec<(String, String)>,
 }
 
-/// A model's configuration (the fields of Triton's `ModelConfig` this crate uses).
+/// A model's configuration (the fields of Triton's `ModelConfig` this crate uses), checked and completed as
+/// Triton does (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelConfig {
     /// The model's name: the folder's name.
@@ -231,143 +248,33 @@ pub struct ModelConfig {
     pub default_model_filename: Option<String>,
     /// The ensemble's steps, for `platform: "ensemble"`.
     pub ensemble: Option<EnsembleScheduling>,
+    /// `model_transaction_policy { decoupled: true }`: the model may send any number of responses per
+    /// request (Triton's decoupled models; checked in ensembles, never run by this crate).
+    pub decoupled: bool,
+    /// How many model inputs Triton feeds besides `input`: batch inputs, sequence-batching controls and
+    /// states (which this crate does not produce: a model with any cannot run here).
+    pub implicit_inputs: usize,
 }
 
 impl ModelConfig {
-    /// Reads and parses the config file at `path`, for the model folder named `folder_name`.
+    /// Reads the config file at `path` of the model folder `folder_name` as Triton does with strict model
+    /// config: parsed, held to the schema, its backend fields completed from the model folder (the config
+    /// file's folder), checked with Triton's rules, read.
     pub fn from_file(path: &Path, folder_name: &str) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let message = pbtxt::parse_bytes(&bytes, path)?;
-        Self::from_message(&message, path, folder_name)
+        let mut tree = parse_file(path)?;
+        let folder = path.parent().map(Folder::read).unwrap_or_default();
+        prepare(&mut tree, path, folder_name, &folder)?;
+        finish(&tree, path, folder_name, None)
     }
 
-    /// Parses `text`, the content of the config file `path` (used in errors) of folder `folder_name`.
+    /// Parses `text`, the content of the config file `path` (used in errors) of folder `folder_name`, like
+    /// [`ModelConfig::from_file`] but without a model folder to complete the backend fields from (so a config
+    /// that names neither a platform nor a backend is an error unless `folder_name` is `model.<backend>`).
     pub fn parse(text: &str, path: &Path, folder_name: &str) -> Result<Self> {
-        let message = pbtxt::parse(text, path)?;
-        Self::from_message(&message, path, folder_name)
-    }
-
-    /// Reads the typed config from a parsed tree.
-    pub(crate) fn from_message(message: &Message, path: &Path, folder_name: &str) -> Result<Self> {
-        let r = Reader { path, model: folder_name };
-        let mut config = ModelConfig {
-            name: folder_name.to_string(),
-            platform: String::new(),
-            backend: String::new(),
-            max_batch_size: 0,
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            version_policy: VersionPolicy::default(),
-            default_model_filename: None,
-            ensemble: None,
-        };
-        let mut seen = Seen::default();
-        for field in &message.fields {
-            match field.name.as_str() {
-                "name" => {
-                    seen.once(&r, "", field)?;
-                    let name = r.string("", field)?;
-                    if name != folder_name {
-                        return Err(r.at(
-                            "",
-                            field,
-                            format!(
-                                "the config names the model `{name}` but its folder is `{folder_name}`; \
-                                 Triton requires them to be equal"
-                            ),
-                        ));
-                    }
-                }
-                "platform" => {
-                    seen.once(&r, "", field)?;
-                    config.platform = r.string("", field)?;
-                }
-                "backend" => {
-                    seen.once(&r, "", field)?;
-                    config.backend = r.string("", field)?;
-                }
-                "max_batch_size" => {
-                    seen.once(&r, "", field)?;
-                    let v = r.int("", field)?;
-                    if !(0..=i64::from(i32::MAX)).contains(&v) {
-                        return Err(r.at("", field, format!("must be between 0 and {}, found {v}", i32::MAX)));
-                    }
-                    config.max_batch_size = v;
-                }
-                "input" => {
-                    let ctx = format!("input {}: ", config.inputs.len());
-                    config.inputs.push(r.tensor(&ctx, field)?);
-                }
-                "output" => {
-                    let ctx = format!("output {}: ", config.outputs.len());
-                    config.outputs.push(r.tensor(&ctx, field)?);
-                }
-                "version_policy" => {
-                    seen.once(&r, "", field)?;
-                    config.version_policy = r.version_policy(field)?;
-                }
-                "default_model_filename" => {
-                    seen.once(&r, "", field)?;
-                    config.default_model_filename = Some(r.string("", field)?);
-                }
-                "ensemble_scheduling" => {
-                    seen.once(&r, "", field)?;
-                    config.ensemble = Some(r.ensemble(field)?);
-                }
-                _ => r.ignore("", field),
-            }
-        }
-        config.check(&r)?;
-        Ok(config)
-    }
-
-    /// Checks across fields, after all were read.
-    fn check(&self, r: &Reader<'_>) -> Result<()> {
-        if self.platform.is_empty() && self.backend.is_empty() {
-            return Err(r.plain("neither `platform` nor `backend` is set"));
-        }
-        if self.platform == "ensemble" {
-            if !self.backend.is_empty() {
-                return Err(r.plain(format!("an ensemble must not set `backend` (found `{}`)", self.backend)));
-            }
-            match &self.ensemble {
-                None => {
-                    return Err(r.plain("`platform: \"ensemble\"` requires `ensemble_scheduling`"));
-                }
-                Some(e) if e.steps.is_empty() => {
-                    return Err(r.plain("`ensemble_scheduling` must have at least one `step`"));
-                }
-                Some(_) => {}
-            }
-            if self.inputs.is_empty() || self.outputs.is_empty() {
-                return Err(r.plain("an ensemble must declare at least one `input` and one `output`"));
-            }
-        } else if self.ensemble.is_some() {
-            return Err(r.plain(format!(
-                "`ensemble_scheduling` is only allowed with `platform: \"ensemble\"` (platform is `{}`)",
-                self.platform
-            )));
-        }
-        if self.platform == "onnxruntime_onnx" && !self.backend.is_empty() && self.backend != "onnxruntime" {
-            return Err(r.plain(format!(
-                "platform `onnxruntime_onnx` does not match backend `{}` (expected `onnxruntime`)",
-                self.backend
-            )));
-        }
-        for (kind, list) in [("input", &self.inputs), ("output", &self.outputs)] {
-            for (i, t) in list.iter().enumerate() {
-                if list.iter().take(i).any(|u| u.name == t.name) {
-                    return Err(r.plain(format!("{kind} `{}` is declared twice", t.name)));
-                }
-                if t.reshape.as_ref().is_some_and(Vec::is_empty) && self.max_batch_size == 0 {
-                    return Err(r.plain(format!(
-                        "{kind} `{}`: an empty `reshape` is only allowed when `max_batch_size > 0`",
-                        t.name
-                    )));
-                }
-            }
-        }
-        Ok(())
+        let mut tree = pbtxt::parse(text, path)?;
+        schema::check(&tree, path)?;
+        prepare(&mut tree, path, folder_name, &Folder::default())?;
+        finish(&tree, path, folder_name, None)
     }
 
     /// `platform: "ensemble"`.
@@ -391,323 +298,113 @@ impl ModelConfig {
     }
 }
 
-/// Tracks singular fields so that a second occurrence is an error.
-#[derive(Default)]
-struct Seen(Vec<String>);
+/// Steps 1: the file parsed and held to the schema.
+pub(crate) fn parse_file(path: &Path) -> Result<Message> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let tree = pbtxt::parse_bytes(&bytes, path)?;
+    schema::check(&tree, path)?;
+    Ok(tree)
+}
 
-impl Seen {
-    fn once(&mut self, r: &Reader<'_>, ctx: &str, field: &Field) -> Result<()> {
-        if self.0.contains(&field.name) {
-            return Err(r.at(ctx, field, "is given more than once, but it is not a repeated field"));
-        }
-        self.0.push(field.name.clone());
-        Ok(())
+/// An [`Error::Config`] with Triton's message.
+pub(crate) fn config_error(path: &Path, model: &str, message: impl Into<String>) -> Error {
+    Error::Config {
+        path: path.to_path_buf(),
+        model: model.to_string(),
+        kind: ConfigErrorKind::InvalidField,
+        message: message.into(),
     }
 }
 
-/// Reads typed values out of fields, with errors that name the file, model, field and position.
-struct Reader<'a> {
-    path: &'a Path,
-    model: &'a str,
-}
-
-impl Reader<'_> {
-    fn plain(&self, message: impl Into<String>) -> Error {
-        Error::Config {
-            path: self.path.to_path_buf(),
-            model: self.model.to_string(),
-            kind: ConfigErrorKind::InvalidField,
-            message: message.into(),
-        }
-    }
-
-    /// An error about `field`: "`ctx`field `name` at line:col: message".
-    fn at(&self, ctx: &str, field: &Field, message: impl fmt::Display) -> Error {
-        self.plain(format!("{ctx}field `{}` at {}:{}: {message}", field.name, field.line, field.col))
-    }
-
-    fn wrong(&self, ctx: &str, field: &Field, expected: &str) -> Error {
-        self.at(ctx, field, format!("expected {expected}, found {}", field.value.describe()))
-    }
-
-    fn ignore(&self, ctx: &str, field: &Field) {
-        tracing::debug!(
-            path = %self.path.display(),
-            model = self.model,
-            field = %field.name,
-            line = field.line,
-            col = field.col,
-            "ignoring {ctx}config field `{}` (not used by clo-pipeline)",
-            field.name
-        );
-    }
-
-    fn string(&self, ctx: &str, field: &Field) -> Result<String> {
-        match &field.value {
-            Value::Str(s) => Ok(s.clone()),
-            _ => Err(self.wrong(ctx, field, "a string")),
-        }
-    }
-
-    fn int(&self, ctx: &str, field: &Field) -> Result<i64> {
-        match &field.value {
-            Value::Int(v) => Ok(*v),
-            _ => Err(self.wrong(ctx, field, "an integer")),
-        }
-    }
-
-    fn message<'m>(&self, ctx: &str, field: &'m Field) -> Result<&'m Message> {
-        match &field.value {
-            Value::Message(m) => Ok(m),
-            _ => Err(self.wrong(ctx, field, "a message `{ ... }`")),
-        }
-    }
-
-    fn tensor(&self, ctx: &str, field: &Field) -> Result<TensorConfig> {
-        let msg = self.message(ctx, field)?;
-        let mut name = None;
-        let mut data_type = None;
-        let mut dims = Vec::new();
-        let mut reshape = None;
-        let mut seen = Seen::default();
-        // The name first, so that the other errors can say which tensor.
-        let mut ctx = ctx.to_string();
-        if let Some(f) = msg.get("name") {
-            let n = self.string(&ctx, f)?;
-            ctx = format!("{} `{n}`: ", ctx.trim_end_matches(": "));
-        }
-        for f in &msg.fields {
-            match f.name.as_str() {
-                "name" => {
-                    seen.once(self, &ctx, f)?;
-                    let n = self.string(&ctx, f)?;
-                    if n.is_empty() {
-                        return Err(self.at(&ctx, f, "must not be empty"));
-                    }
-                    name = Some(n);
-                }
-                "data_type" => {
-                    seen.once(self, &ctx, f)?;
-                    data_type = Some(self.data_type(&ctx, f)?);
-                }
-                "dims" => {
-                    let d = self.int(&ctx, f)?;
-                    if d < 1 && d != -1 {
-                        return Err(self.at(
-                            &ctx,
-                            f,
-                            format!("a dim must be >= 1, or -1 for a variable size; found {d}"),
-                        ));
-                    }
-                    dims.push(d);
-                }
-                "reshape" => {
-                    seen.once(self, &ctx, f)?;
-                    let m = self.message(&ctx, f)?;
-                    let mut shape = Vec::new();
-                    for g in &m.fields {
-                        if g.name == "shape" {
-                            let d = self.int(&ctx, g)?;
-                            if d < 1 && d != -1 {
-                                return Err(self.at(
-                                    &ctx,
-                                    g,
-                                    format!("a reshape dim must be >= 1, or -1 for a variable size; found {d}"),
-                                ));
-                            }
-                            shape.push(d);
-                        } else {
-                            self.ignore(&ctx, g);
-                        }
-                    }
-                    reshape = Some((shape, f));
-                }
-                _ => self.ignore(&ctx, f),
-            }
-        }
-        let Some(name) = name else {
-            return Err(self.at(&ctx, field, "the tensor has no `name`"));
-        };
-        let Some(data_type) = data_type else {
-            return Err(self.at(&ctx, field, "the tensor has no `data_type`"));
-        };
-        if dims.is_empty() {
-            return Err(self.at(&ctx, field, "the tensor has no `dims`"));
-        }
-        let reshape = match reshape {
-            None => None,
-            Some((shape, f)) => {
-                check_reshape(&dims, &shape).map_err(|m| self.at(&ctx, f, m))?;
-                Some(shape)
-            }
-        };
-        Ok(TensorConfig { name, data_type, dims, reshape })
-    }
-
-    fn data_type(&self, ctx: &str, field: &Field) -> Result<DataType> {
-        let found = match &field.value {
-            Value::Ident(s) => DataType::from_triton(s),
-            Value::Int(n) => DataType::from_triton_number(*n),
-            _ => return Err(self.wrong(ctx, field, "a data type such as TYPE_FP32")),
-        };
-        found.ok_or_else(|| {
-            let names: Vec<&str> = DataType::ALL.iter().map(|t| t.as_triton()).collect();
-            self.at(ctx, field, format!("unknown data type `{}`; expected one of {}", field.value, names.join(", ")))
-        })
-    }
-
-    fn version_policy(&self, field: &Field) -> Result<VersionPolicy> {
-        let ctx = "version_policy: ";
-        let msg = self.message("", field)?;
-        let mut policy = None;
-        for f in &msg.fields {
-            let this = match f.name.as_str() {
-                "latest" => {
-                    let m = self.message(ctx, f)?;
-                    let mut n = 1u32;
-                    for g in &m.fields {
-                        if g.name == "num_versions" {
-                            let v = self.int(ctx, g)?;
-                            n = u32::try_from(v)
-                                .ok()
-                                .filter(|n| *n >= 1)
-                                .ok_or_else(|| self.at(ctx, g, format!("must be at least 1, found {v}")))?;
-                        } else {
-                            self.ignore(ctx, g);
-                        }
-                    }
-                    VersionPolicy::Latest { num_versions: n }
-                }
-                "all" => {
-                    let m = self.message(ctx, f)?;
-                    for g in &m.fields {
-                        self.ignore(ctx, g);
-                    }
-                    VersionPolicy::All
-                }
-                "specific" => {
-                    let m = self.message(ctx, f)?;
-                    let mut versions = Vec::new();
-                    for g in &m.fields {
-                        if g.name == "versions" {
-                            let v = self.int(ctx, g)?;
-                            if v < 0 {
-                                return Err(self.at(ctx, g, format!("a version is >= 0, found {v}")));
-                            }
-                            versions.push(v);
-                        } else {
-                            self.ignore(ctx, g);
-                        }
-                    }
-                    if versions.is_empty() {
-                        return Err(self.at(ctx, f, "lists no `versions`"));
-                    }
-                    versions.sort_unstable();
-                    versions.dedup();
-                    VersionPolicy::Specific(versions)
-                }
-                _ => {
-                    self.ignore(ctx, f);
-                    continue;
-                }
-            };
-            if policy.is_some() {
-                return Err(self.at(ctx, f, "only one of `latest`, `all` and `specific` may be given"));
-            }
-            policy = Some(this);
-        }
-        Ok(policy.unwrap_or_default())
-    }
-
-    fn ensemble(&self, field: &Field) -> Result<EnsembleScheduling> {
-        let msg = self.message("", field)?;
-        let mut steps = Vec::new();
-        for f in &msg.fields {
-            if f.name != "step" {
-                self.ignore("ensemble_scheduling: ", f);
-                continue;
-            }
-            let ctx = format!("ensemble_scheduling step {}: ", steps.len());
-            let m = self.message(&ctx, f)?;
-            let mut seen = Seen::default();
-            let mut model_name = None;
-            let mut model_version = -1;
-            let mut input_map = Vec::new();
-            let mut output_map = Vec::new();
-            for g in &m.fields {
-                match g.name.as_str() {
-                    "model_name" => {
-                        seen.once(self, &ctx, g)?;
-                        model_name = Some(self.string(&ctx, g)?);
-                    }
-                    "model_version" => {
-                        seen.once(self, &ctx, g)?;
-                        let v = self.int(&ctx, g)?;
-                        if v < -1 {
-                            return Err(self.at(&ctx, g, format!("must be -1 (latest) or a version >= 0, found {v}")));
-                        }
-                        model_version = v;
-                    }
-                    "input_map" => self.map_entry(&ctx, g, &mut input_map)?,
-                    "output_map" => self.map_entry(&ctx, g, &mut output_map)?,
-                    _ => self.ignore(&ctx, g),
-                }
-            }
-            let model_name = match model_name {
-                Some(n) if !n.is_empty() => n,
-                _ => return Err(self.at(&ctx, f, "the step has no `model_name`")),
-            };
-            steps.push(EnsembleStep { model_name, model_version, input_map, output_map });
-        }
-        Ok(EnsembleScheduling { steps })
-    }
-
-    /// One `map<string, string>` entry `{ key: "k" value: "v" }`.
-    fn map_entry(&self, ctx: &str, field: &Field, out: &mut Vec<(String, String)>) -> Result<()> {
-        let m = self.message(ctx, field)?;
-        let mut key = None;
-        let mut value = None;
-        for g in &m.fields {
-            match g.name.as_str() {
-                "key" => key = Some(self.string(ctx, g)?),
-                "value" => value = Some(self.string(ctx, g)?),
-                _ => {
-                    return Err(self.at(ctx, g, format!("a `{}` entry has only `key` and `value`", field.name)));
-                }
-            }
-        }
-        let (Some(key), Some(value)) = (key, value) else {
-            return Err(self.at(ctx, field, "the entry needs both `key` and `value`"));
-        };
-        if out.iter().any(|(k, _)| *k == key) {
-            return Err(self.at(ctx, field, format!("the key `{key}` appears twice")));
-        }
-        out.push((key, value));
-        Ok(())
-    }
-}
-
-/// Triton's rule for `reshape`: when neither side has a variable dim, both hold the same number of
-/// elements; otherwise both have the same number of `-1`s.
-fn check_reshape(dims: &[i64], reshape: &[i64]) -> std::result::Result<(), String> {
-    let var = |s: &[i64]| s.iter().filter(|d| **d == -1).count();
-    let count = |s: &[i64]| s.iter().try_fold(1i64, |acc, d| acc.checked_mul(*d));
-    if var(dims) == 0 && var(reshape) == 0 {
-        if count(dims) != count(reshape) {
-            return Err(format!(
-                "reshape {} holds a different number of elements than dims {}",
-                shape_text(reshape),
-                shape_text(dims)
-            ));
-        }
-    } else if var(dims) != var(reshape) {
-        return Err(format!(
-            "reshape {} and dims {} must have the same number of variable (-1) dims",
-            shape_text(reshape),
-            shape_text(dims)
-        ));
-    }
+/// Steps 2 and 3 up to Triton's `ValidateModelConfig`: backend fields completed, the config checked, and the
+/// name compared with the folder's.
+pub(crate) fn prepare(tree: &mut Message, path: &Path, folder_name: &str, folder: &Folder) -> Result<()> {
+    let err = |m: String| config_error(path, folder_name, m);
+    autocomplete::complete_backend_fields(tree, folder_name, folder).map_err(err)?;
+    check::validate_model_config(View::of(tree)).map_err(err)?;
     Ok(())
+}
+
+/// The rest of step 3 (inputs and outputs, the name, instance groups with the GPUs `gpus` when known) and
+/// step 4.
+pub(crate) fn finish(tree: &Message, path: &Path, folder_name: &str, gpus: Option<&[i32]>) -> Result<ModelConfig> {
+    let err = |m: String| config_error(path, folder_name, m);
+    let view = View::of(tree);
+    check::validate_io_config(view).map_err(err)?;
+    let name = view.str("name");
+    if name != folder_name {
+        return Err(err(format!(
+            "unexpected directory name '{folder_name}' for model '{name}', directory name must equal model name"
+        )));
+    }
+    check::validate_instance_groups(view, gpus).map_err(err)?;
+    read(view, path, folder_name)
+}
+
+/// Step 4: the typed fields, from a tree that passed every check.
+fn read(c: View<'_>, path: &Path, folder_name: &str) -> Result<ModelConfig> {
+    let err = |m: String| config_error(path, folder_name, m);
+    let tensors = |kind: &str, list: Vec<View<'_>>| -> Result<Vec<TensorConfig>> {
+        list.into_iter()
+            .map(|t| {
+                let name = t.str("name").to_string();
+                let number = t.enum_number("data_type", &DATA_TYPE);
+                let data_type = DataType::from_triton_number(number).ok_or_else(|| {
+                    err(format!("{kind} '{name}': data type {number} is not one of Triton's data types"))
+                })?;
+                Ok(TensorConfig {
+                    name,
+                    data_type,
+                    dims: t.ints("dims"),
+                    reshape: t.has("reshape").then(|| t.msg("reshape").ints("shape")),
+                    optional: t.bool("optional"),
+                })
+            })
+            .collect()
+    };
+    let vp = c.msg("version_policy");
+    let version_policy = if vp.has("specific") {
+        let mut versions = vp.msg("specific").ints("versions");
+        versions.sort_unstable();
+        versions.dedup();
+        VersionPolicy::Specific(versions)
+    } else if vp.has("all") {
+        VersionPolicy::All
+    } else if vp.has("latest") {
+        let n = vp.msg("latest").uint("num_versions");
+        VersionPolicy::Latest { num_versions: u32::try_from(n).unwrap_or(u32::MAX) }
+    } else {
+        VersionPolicy::default()
+    };
+    let ensemble = c.has("ensemble_scheduling").then(|| EnsembleScheduling {
+        steps: c
+            .msg("ensemble_scheduling")
+            .msgs("step")
+            .into_iter()
+            .map(|s| EnsembleStep {
+                model_name: s.str("model_name").to_string(),
+                model_version: s.int("model_version"),
+                input_map: s.string_map("input_map"),
+                output_map: s.string_map("output_map"),
+            })
+            .collect(),
+    });
+    let file = c.str("default_model_filename");
+    Ok(ModelConfig {
+        name: c.str("name").to_string(),
+        platform: c.str("platform").to_string(),
+        backend: c.str("backend").to_string(),
+        max_batch_size: c.int("max_batch_size"),
+        inputs: tensors("input", c.msgs("input"))?,
+        outputs: tensors("output", c.msgs("output"))?,
+        version_policy,
+        default_model_filename: (!file.is_empty()).then(|| file.to_string()),
+        ensemble,
+        decoupled: c.msg("model_transaction_policy").bool("decoupled"),
+        implicit_inputs: c.count("batch_input")
+            + c.msg("sequence_batching").msgs("control_input").iter().filter(|i| i.count("control") > 0).count()
+            + c.msg("sequence_batching").count("state"),
+    })
 }
 
 /// `[1,3,640,640]`.
@@ -725,19 +422,6 @@ mod tests {
         match ModelConfig::parse(text, Path::new("m/config.pbtxt"), folder) {
             Ok(c) => c,
             Err(e) => panic!("{e}\n{text}"),
-        }
-    }
-
-    /// The `Error::Config` message (asserting path and model).
-    fn cfg_err(text: &str, folder: &str) -> String {
-        match ModelConfig::parse(text, Path::new("m/config.pbtxt"), folder) {
-            Ok(c) => panic!("expected an error, got {c:?}"),
-            Err(Error::Config { path, model, message, .. }) => {
-                assert_eq!(path, Path::new("m/config.pbtxt"));
-                assert_eq!(model, folder);
-                message
-            }
-            Err(e) => panic!("wrong error {e:?}"),
         }
     }
 
@@ -814,14 +498,23 @@ mod tests {
         assert_eq!(c.name, "folder");
         assert_eq!(c.max_batch_size, 0);
         assert_eq!(c.version_policy, VersionPolicy::Latest { num_versions: 1 });
-        assert_eq!(c.default_model_filename, None);
+        // Completed as Triton completes it for an ONNX Runtime model.
+        assert_eq!(c.default_model_filename.as_deref(), Some("model.onnx"));
+        assert_eq!(c.backend, "onnxruntime");
+        assert!(!c.inputs[0].optional);
         assert_eq!(c.inputs[0].data_type, DataType::Uint8);
         assert_eq!(c.inputs[0].reshape, None);
     }
 
     #[test]
     fn shapes_with_batch_and_reshape() {
-        let t = TensorConfig { name: "x".into(), data_type: DataType::Fp32, dims: vec![3, 4], reshape: None };
+        let t = TensorConfig {
+            name: "x".into(),
+            data_type: DataType::Fp32,
+            dims: vec![3, 4],
+            reshape: None,
+            optional: false,
+        };
         assert_eq!(t.shape(0), vec![3, 4]);
         assert_eq!(t.shape(8), vec![-1, 3, 4]);
         let r = TensorConfig { reshape: Some(vec![12]), ..t.clone() };
@@ -847,7 +540,8 @@ mod tests {
                 .version_policy
         };
         assert_eq!(p("{ latest { num_versions: 3 } }"), VersionPolicy::Latest { num_versions: 3 });
-        assert_eq!(p("{ latest { } }"), VersionPolicy::Latest { num_versions: 1 });
+        // Proto3: an empty `latest` has num_versions 0, which serves no version (an error when loading).
+        assert_eq!(p("{ latest { } }"), VersionPolicy::Latest { num_versions: 0 });
         assert_eq!(p("{ all { } }"), VersionPolicy::All);
         assert_eq!(p("{ all: {} }"), VersionPolicy::All);
         assert_eq!(p("{ specific { versions: [3, 1] versions: 3 } }"), VersionPolicy::Specific(vec![1, 3]));
@@ -855,63 +549,170 @@ mod tests {
     }
 
     #[test]
-    fn ignores_unknown_fields() {
+    fn unknown_fields_are_errors_anywhere() {
+        // The issue's two examples: a misspelt top-level field, and a misspelt field inside an input.
+        for (text, at, want) in [
+            (
+                format!("{ONNX}max_batch_sise: 1"),
+                (2, 1),
+                "has no field named \"max_batch_sise\"; did you mean \"max_batch_size\"?",
+            ),
+            (
+                with_tensor("name: \"x\" data_type: TYPE_FP32 dims: [4] reshpe { shape: [2, 2] }"),
+                (2, 50),
+                "\"inference.ModelInput\" has no field named \"reshpe\"; did you mean \"reshape\"?",
+            ),
+            (format!("{ONNX}instance_group [ {{ kind: KIND_CPU cont: 2 }} ]"), (2, 35), "did you mean \"count\"?"),
+            (format!("{ONNX}some_future_field: 3"), (2, 1), "has no field named \"some_future_field\""),
+        ] {
+            match ModelConfig::parse(&text, Path::new("m/config.pbtxt"), "m") {
+                Err(Error::ConfigSyntax { line, col, message, .. }) => {
+                    assert_eq!((line, col), at, "{text}: {message}");
+                    assert!(message.contains(want), "{text}: {message}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn fields_the_crate_does_not_use_are_checked_and_accepted() {
         let c = cfg(
             &format!(
                 "{}\ninstance_group [ {{ kind: KIND_CPU count: 2 }} ]\ndynamic_batching {{ max_queue_delay_microseconds: 100 }}\n\
-                 model_warmup [ {{ name: \"w\" batch_size: 1 }} ]\nlabel_filename: \"l.txt\"\nsome_future_field: 3",
-                with_tensor("name: \"x\" data_type: TYPE_FP32 dims: 1 format: FORMAT_NCHW optional: false")
+                 parameters {{ key: \"k\" value {{ string_value: \"v\" }} }}\nmodel_transaction_policy {{ decoupled: false }}\n\
+                 model_warmup [ {{ name: \"w\" batch_size: 1 inputs {{ key: \"x\" value {{ data_type: TYPE_FP32 dims: 1 zero_data: true }} }} }} ]",
+                with_tensor("name: \"x\" data_type: TYPE_FP32 dims: 1 optional: false")
             ),
             "m",
         );
         assert_eq!(c.inputs.len(), 1);
+        assert!(!c.decoupled);
+        // Proto3: a scalar at its default may be given again; the last value is the one read.
+        let c = cfg(
+            &format!(
+                "max_batch_size: 0\nmax_batch_size: 4\n{}",
+                with_tensor("name: \"x\" data_type: 11 dims: 1 optional: t")
+            ),
+            "m",
+        );
+        assert_eq!(c.max_batch_size, 4);
+        assert_eq!(c.inputs[0].data_type, DataType::Fp32);
+        assert!(c.inputs[0].optional);
     }
 
     #[test]
-    fn errors_name_field_and_position() {
+    fn backend_fields_are_completed_as_triton_does() {
+        let c = cfg("platform: \"onnxruntime_onnx\"", "m");
+        assert_eq!((c.backend.as_str(), c.default_model_filename.as_deref()), ("onnxruntime", Some("model.onnx")));
+        let c = cfg("backend: \"onnxruntime\"", "m");
+        assert_eq!(c.platform, "onnxruntime_onnx");
+        let c = cfg("default_model_filename: \"model.onnx\"", "m");
+        assert!(c.is_onnx());
+        // A name.backend folder with nothing else: Triton's custom backend rule.
+        let c = cfg("", "m.identity");
+        assert_eq!((c.backend.as_str(), c.default_model_filename.as_deref()), ("identity", Some("model.identity")));
+        let c = cfg(
+            "platform: \"ensemble\" input { name: \"a\" data_type: TYPE_FP32 dims: 1 } output { name: \"b\" data_type: TYPE_FP32 dims: 1 } \
+             ensemble_scheduling { step { model_name: \"x\" input_map { key: \"i\" value: \"a\" } output_map { key: \"o\" value: \"b\" } } }",
+            "e",
+        );
+        assert!(c.is_ensemble() && c.backend.is_empty());
+    }
+
+    #[test]
+    fn tritons_messages() {
         let t = |s: &str| with_tensor(s);
-        let cases: Vec<(String, &str, &str)> = vec![
-            ("name: \"other\"\nplatform: \"onnxruntime_onnx\"".into(), "field `name` at 1:1", "folder is `m`"),
-            (format!("{ONNX}max_batch_size: \"x\""), "field `max_batch_size` at 2:1", "expected an integer, found string \"x\""),
-            (format!("{ONNX}max_batch_size: -1"), "field `max_batch_size` at 2:1", "must be between 0 and"),
-            (format!("{ONNX}max_batch_size: 1\nmax_batch_size: 2"), "field `max_batch_size` at 3:1", "more than once"),
-            (t("name: \"x\" data_type: TYPE_FOO dims: 1"), "input 0 `x`: field `data_type` at 2:19", "unknown data type `TYPE_FOO`"),
-            (t("name: \"x\" data_type: \"TYPE_FP32\" dims: 1"), "field `data_type` at 2:19", "expected a data type"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: [1, 0]"), "input 0 `x`: field `dims` at 2:50", "found 0"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: -2"), "field `dims` at 2:40", "found -2"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: 1.5"), "field `dims`", "expected an integer, found float 1.5"),
-            (t("data_type: TYPE_FP32 dims: 1"), "input 0: field `input` at 2:1", "no `name`"),
-            (t("name: \"x\" dims: 1"), "input 0 `x`: field `input` at 2:1", "no `data_type`"),
-            (t("name: \"x\" data_type: TYPE_FP32"), "field `input` at 2:1", "no `dims`"),
-            (t("name: \"\" data_type: TYPE_FP32 dims: 1"), "field `name`", "must not be empty"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: [2, 6] reshape { shape: [5] }"), "field `reshape`", "different number of elements"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: [-1, 6] reshape { shape: [6] }"), "field `reshape`", "same number of variable"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: 1 reshape { shape: [0] }"), "field `shape`", "found 0"),
-            (t("name: \"x\" data_type: TYPE_FP32 dims: 1 reshape { shape: [] }"), "input `x`", "empty `reshape`"),
-            (format!("{ONNX}input: 3"), "field `input` at 2:1", "expected a message"),
-            (format!("{ONNX}input {{ name: \"a\" data_type: TYPE_FP32 dims: 1 }} input {{ name: \"a\" data_type: TYPE_FP32 dims: 1 }}"), "input `a`", "declared twice"),
-            ("max_batch_size: 0".into(), "", "neither `platform` nor `backend`"),
-            ("platform: \"onnxruntime_onnx\" backend: \"tensorrt\"".into(), "", "does not match backend"),
-            (format!("{ONNX}version_policy {{ latest {{ num_versions: 0 }} }}"), "version_policy: field `num_versions` at 2:27", "at least 1"),
-            (format!("{ONNX}version_policy {{ specific {{ }} }}"), "field `specific`", "no `versions`"),
-            (format!("{ONNX}version_policy {{ specific {{ versions: -1 }} }}"), "field `versions`", ">= 0"),
-            (format!("{ONNX}version_policy {{ all {{}} latest {{}} }}"), "field `latest`", "only one of"),
-            ("platform: \"ensemble\"".into(), "", "requires `ensemble_scheduling`"),
-            (format!("{ONNX}ensemble_scheduling {{ step {{ model_name: \"a\" }} }}"), "", "only allowed with"),
-            ("platform: \"ensemble\" ensemble_scheduling { }".into(), "", "at least one `step`"),
-            ("platform: \"ensemble\" ensemble_scheduling { step { model_name: \"a\" } }".into(), "", "at least one `input`"),
-            ("platform: \"ensemble\" ensemble_scheduling { step { model_version: 1 } }".into(), "ensemble_scheduling step 0: field `step` at 1:44", "no `model_name`"),
-            ("platform: \"ensemble\" ensemble_scheduling { step { model_name: \"a\" model_version: -2 } }".into(), "field `model_version`", "must be -1"),
-            ("platform: \"ensemble\" ensemble_scheduling { step { model_name: \"a\" input_map { key: \"k\" } } }".into(), "field `input_map`", "both `key` and `value`"),
-            ("platform: \"ensemble\" ensemble_scheduling { step { model_name: \"a\" input_map { key: \"k\" value: \"v\" } input_map { key: \"k\" value: \"w\" } } }".into(), "field `input_map`", "appears twice"),
-            ("platform: \"ensemble\" ensemble_scheduling { step { model_name: \"a\" output_map { key: \"k\" v: \"v\" } } }".into(), "field `v`", "only `key` and `value`"),
-            ("platform: \"ensemble\" backend: \"x\"".into(), "", "must not set `backend`"),
+        let cases: Vec<(String, &str)> = vec![
+            (
+                "name: \"other\"\nplatform: \"onnxruntime_onnx\"".into(),
+                "unexpected directory name 'm' for model 'other', directory name must equal model name",
+            ),
+            (format!("{ONNX}max_batch_size: -1"), "'max_batch_size' must be non-negative value for m"),
+            (t("name: \"x\" dims: 1"), "model input 'x' must specify 'data_type' for m"),
+            (t("data_type: TYPE_FP32 dims: 1"), "model input must specify 'name' for m"),
+            (t("name: \"x\" data_type: TYPE_FP32"), "model input 'x' must specify 'dims' for m"),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: [1, 0]"),
+                "model input 'x' dimension must be integer >= 1, or -1 to indicate a variable-size dimension for m",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: [2, 6] reshape { shape: [5] }"),
+                "model input 'x' has different size for dims and reshape for m",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: [-1, 6] reshape { shape: [6] }"),
+                "has different size for dims and reshape",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: [2, -1] reshape { shape: [2, -1, -1] }"),
+                "has different number of variable-size dimensions for dims and reshape",
+            ),
+            (t("name: \"x\" data_type: TYPE_FP32 dims: [2, -1, 6] reshape { shape: [1, 2, -1, 3, 2] }"), ""),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: [2, -1, 6] reshape { shape: [4, -1, 3] }"),
+                "has different size for dims and reshape",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: 1 reshape { shape: [0] }"),
+                "reshape dimensions must be integer >= 1",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: 1 reshape { shape: [] }"),
+                "model input 'x' cannot have empty reshape for non-batching model as scalar tensors are not supported for m",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: [3, 4] format: FORMAT_NCHW"),
+                "model input NHWC/NCHW require 3 dims for m",
+            ),
+            (
+                t("name: \"x\" data_type: TYPE_FP32 dims: 1 is_shape_tensor: true"),
+                "shape tensors are only supported for TensorRT platform for m",
+            ),
+            ("max_batch_size: 0".into(), "Invalid model name: Could not determine backend for model 'm'"),
+            (
+                "platform: \"tensorrt_plan\" backend: \"onnxruntime\"".into(),
+                "unexpected 'platform' and 'backend' pair, got:tensorrt_plan, onnxruntime",
+            ),
+            ("platform: \"foo\"".into(), "unexpected platform type 'foo' for m"),
+            (
+                "platform: \"ensemble\"".into(),
+                "ensemble scheduling must be set for ensemble m whose platform is ensemble",
+            ),
+            (
+                format!("{ONNX}ensemble_scheduling {{ step {{ model_name: \"a\" }} }}"),
+                "ensemble scheduling cannot be set for model 'm' whose platform is not ensemble",
+            ),
+            ("platform: \"ensemble\" ensemble_scheduling { }".into(), "must specify 'step' for ensemble 'm'"),
+            (
+                "platform: \"ensemble\" backend: \"x\"".into(),
+                "Ensemble model 'm' must have platform type 'ensemble' and empty backend type",
+            ),
+            (
+                format!("{ONNX}max_batch_size: 8 dynamic_batching {{ preferred_batch_size: [16] }}"),
+                "dynamic batching preferred size must be <= max batch size for m",
+            ),
+            (
+                format!("{ONNX}instance_group {{ kind: KIND_CPU gpus: [0] }}"),
+                "instance group m_0 of model m has kind KIND_CPU but specifies one or more GPUs",
+            ),
+            (
+                format!("{ONNX}instance_group {{ kind: KIND_GPU gpus: [-1] }}"),
+                "instance group m_0 of model m specifies invalid or unsupported gpu id -1.",
+            ),
         ];
         let mut failures = Vec::new();
-        for (text, want_at, want) in cases {
-            let msg = cfg_err(&text, "m");
-            if !msg.contains(want_at) || !msg.contains(want) {
-                failures.push(format!("{text:?}:\n  {msg:?}\n  lacks {want_at:?} or {want:?}"));
+        for (text, want) in cases {
+            match ModelConfig::parse(&text, Path::new("m/config.pbtxt"), "m") {
+                Ok(_) if want.is_empty() => {}
+                Ok(c) => failures.push(format!("{text:?}: accepted {c:?}, want {want:?}")),
+                Err(Error::Config { message, model, .. }) => {
+                    assert_eq!(model, "m");
+                    if want.is_empty() || !message.contains(want) {
+                        failures.push(format!("{text:?}:\n  got  {message:?}\n  want {want:?}"));
+                    }
+                }
+                Err(e) => failures.push(format!("{text:?}: {e}")),
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));

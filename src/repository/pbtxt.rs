@@ -53,6 +53,9 @@ pub struct Field {
     pub line: usize,
     /// 1-based column, in characters.
     pub col: usize,
+    /// Whether the value was an element of a list `name: [a, b]` (protobuf allows lists only for repeated
+    /// fields, which the crate checks against Triton's schema). Not part of equality.
+    pub in_list: bool,
 }
 
 impl PartialEq for Field {
@@ -118,6 +121,7 @@ impl Message {
     }
 
     /// The first field called `name`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn get(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
     }
@@ -570,19 +574,19 @@ impl Parser<'_> {
                     Tok::Punct('{' | '<') => {
                         self.next()?;
                         let value = self.parse_message_body(&v, depth)?;
-                        out.push(Field { name, value, line, col });
+                        out.push(Field { name, value, line, col, in_list: false });
                         Ok(())
                     }
                     _ => {
                         let value = self.parse_scalar(&name)?;
-                        out.push(Field { name, value, line, col });
+                        out.push(Field { name, value, line, col, in_list: false });
                         Ok(())
                     }
                 }
             }
             Tok::Punct('{' | '<') => {
                 let value = self.parse_message_body(&t, depth)?;
-                out.push(Field { name, value, line, col });
+                out.push(Field { name, value, line, col, in_list: false });
                 Ok(())
             }
             Tok::Punct('[') => self.parse_list(&name, true, depth, out),
@@ -633,7 +637,7 @@ impl Parser<'_> {
                 }
                 _ => self.parse_scalar(name)?,
             };
-            out.push(Field { name: name.to_string(), value, line: t.line, col: t.col });
+            out.push(Field { name: name.to_string(), value, line: t.line, col: t.col, in_list: true });
             let sep = self.next()?;
             match sep.tok {
                 Tok::Punct(',') => {}

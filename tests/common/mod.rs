@@ -47,6 +47,64 @@ impl Golden {
     }
 }
 
+/// The fixture repositories of the three input conventions: (folder, what their clients send, the goldens'
+/// folder). `scripts/make_fixtures.py` writes them (`tests/fixtures/README.md`).
+pub const CONVENTIONS: [(&str, clo_pipeline::InputEncoding, &str); 3] = [
+    ("model_repository", clo_pipeline::InputEncoding::RGB, "expected"),
+    ("model_repository_unit", clo_pipeline::InputEncoding::RGB_UNIT, "expected_unit"),
+    ("model_repository_bgr", clo_pipeline::InputEncoding::BGR, "expected_bgr"),
+];
+
+/// Model-mode goldens of any convention repository: the raw repository's `expected/<stem>.json` (full crop) or
+/// `expected_<convention>/<stem>.json` (crop as `crop_stats`).
+pub struct ModelGolden {
+    pub json: serde_json::Value,
+}
+
+impl ModelGolden {
+    pub fn load(expected: &str, stem: &str) -> ModelGolden {
+        let p = fixtures().join(expected).join(format!("{stem}.json"));
+        ModelGolden { json: serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap() }
+    }
+    pub fn detections(&self) -> Vec<f32> {
+        floats(&self.json["yolo_detections"])
+    }
+    pub fn oil(&self) -> f32 {
+        self.json["estimated_oil_pct"].as_f64().unwrap() as f32
+    }
+    pub fn best_row(&self) -> Option<usize> {
+        self.json["best_row"].as_u64().map(|v| v as usize)
+    }
+    /// Checks `crop` ([1,3,S,S]) against the golden crop: every value for the raw repository, else the
+    /// channel means and the 25x25 subsample per channel.
+    #[track_caller]
+    pub fn assert_crop(&self, what: &str, crop: &[f32], tol: Tol) {
+        if let Some(file) = self.json["crop_file"].as_str() {
+            let bytes = std::fs::read(fixtures().join("expected").join(file)).unwrap();
+            let want: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            return assert_close(what, crop, &want, tol);
+        }
+        let stats = &self.json["crop_stats"];
+        let s = (crop.len() / 3).isqrt();
+        let idx: Vec<usize> =
+            stats["subsample_index"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let mut got = Vec::new();
+        for c in 0..3 {
+            for &i in &idx {
+                for &j in &idx {
+                    got.push(crop[(c * s + i) * s + j]);
+                }
+            }
+        }
+        assert_close(&format!("{what} (subsample)"), &got, &floats(&stats["subsample"]), tol);
+        for (c, m) in floats(&stats["mean"]).iter().enumerate() {
+            let plane = &crop[c * s * s..(c + 1) * s * s];
+            let mean = (plane.iter().map(|&v| f64::from(v)).sum::<f64>() / plane.len() as f64) as f32;
+            assert_close1(&format!("{what} channel {c} mean"), mean, *m, tol);
+        }
+    }
+}
+
 /// Flattens nested JSON arrays of numbers.
 pub fn floats(v: &serde_json::Value) -> Vec<f32> {
     match v {
@@ -139,8 +197,13 @@ pub fn rgb(stem: &str) -> image::RgbImage {
     image::open(image_path(&format!("{stem}.png"))).unwrap().to_rgb8()
 }
 
-/// The ensemble's input tensor for a frame, made as the goldens' generator made it.
+/// The ensemble's input tensor for a frame, made as the goldens' generator made it (raw RGB 0..255).
 pub fn model_input(img: &image::RgbImage) -> ndarray::ArrayD<f32> {
+    model_input_in(img, &clo_pipeline::InputEncoding::RGB)
+}
+
+/// The ensemble's input tensor for a frame as a client of `encoding` sends it.
+pub fn model_input_in(img: &image::RgbImage, encoding: &clo_pipeline::InputEncoding) -> ndarray::ArrayD<f32> {
     let mut data = vec![0f32; 3 * 2160 * 3840];
     clo_pipeline::stages::resize::cpu::resize_to_nchw(
         img.as_raw(),
@@ -148,7 +211,7 @@ pub fn model_input(img: &image::RgbImage) -> ndarray::ArrayD<f32> {
         img.height(),
         3840,
         2160,
-        1.0,
+        encoding,
         &mut data,
     )
     .unwrap();

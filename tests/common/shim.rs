@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub type LetterboxFn = unsafe extern "C" fn(*const u8, i32, i32, i32, *mut f32, i32, i32, i32, i32, i32, f32, f32);
-pub type ResizeFn = unsafe extern "C" fn(*const u8, i32, i32, i32, *mut f32, i32, i32, f32);
+pub type ResizeFn = unsafe extern "C" fn(*const u8, i32, i32, i32, *mut f32, i32, i32, f32, f32, i32);
 pub type CropFn = unsafe extern "C" fn(*const u8, i32, i32, i32, *const f32, *mut f32, i32, f32);
 pub type BestBoxFn = unsafe extern "C" fn(*const f32, i32, f32, i32, i32, i32, i32, i32, i32, *mut f32, *mut i32, i32);
 

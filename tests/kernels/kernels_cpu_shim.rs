@@ -14,6 +14,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use crate::shim;
+use clo_pipeline::{ChannelOrder, InputEncoding};
 use shim::shim;
 
 /// Largest absolute difference allowed between a kernel and the CPU stage, on the 0..1 scale.
@@ -29,6 +30,7 @@ const ROWS: usize = 300;
 /// The CPU side of the comparison: the crate's native stages (`clo_pipeline::stages`), on packed frames (the
 /// kernels get frames with padded rows too), behind the small signatures the tests use.
 mod cpu {
+    use clo_pipeline::InputEncoding;
     use clo_pipeline::stages::{self, CropBox, Geometry};
 
     /// The letterbox placement (`stages::Letterbox`'s fields the kernels take).
@@ -56,8 +58,16 @@ mod cpu {
     }
 
     /// `stages::resize::cpu::resize_to_nchw`.
-    pub fn resize_to_nchw(f: &[u8], w: usize, h: usize, out_w: usize, out_h: usize, scale: f32, out: &mut [f32]) {
-        stages::resize::cpu::resize_to_nchw(f, w as u32, h as u32, out_w as u32, out_h as u32, scale, out).unwrap();
+    pub fn resize_to_nchw(
+        f: &[u8],
+        w: usize,
+        h: usize,
+        out_w: usize,
+        out_h: usize,
+        e: &InputEncoding,
+        out: &mut [f32],
+    ) {
+        stages::resize::cpu::resize_to_nchw(f, w as u32, h as u32, out_w as u32, out_h as u32, e, out).unwrap();
     }
 
     /// `stages::letterbox::cpu::letterbox` with the default geometry but `side`, `pad_value` and `scale`.
@@ -195,8 +205,14 @@ fn resize_matches_cpu() {
     ];
     for (k, &((w, h), (ow, oh), scale)) in cases.iter().enumerate() {
         let f = frame(w, h, if k % 2 == 1 { 3 } else { 0 }, 100 + k as u64);
+        // Every other case in BGR with an offset (the other input conventions Model mode builds).
+        let e = if k % 2 == 1 {
+            InputEncoding { scale, offset: -0.5, order: ChannelOrder::Bgr }
+        } else {
+            InputEncoding { scale, ..InputEncoding::RGB }
+        };
         let mut want = vec![0f32; 3 * ow * oh];
-        cpu::resize_to_nchw(&f.packed(), w, h, ow, oh, scale, &mut want);
+        cpu::resize_to_nchw(&f.packed(), w, h, ow, oh, &e, &mut want);
         let mut got = vec![f32::NAN; 3 * ow * oh];
         // SAFETY: `f.data` holds `pitch * h` bytes and `got` 3 * ow * oh floats.
         unsafe {
@@ -208,13 +224,15 @@ fn resize_matches_cpu() {
                 got.as_mut_ptr(),
                 ow as i32,
                 oh as i32,
-                scale,
+                e.scale,
+                e.offset,
+                i32::from(e.order == ChannelOrder::Bgr),
             )
         };
         let d = max_abs_diff(&got, &want);
         // Scale 1 keeps values on 0..255: the same relative tolerance.
         let tol = TOL * if scale == 1.0 { 255.0 } else { 1.0 };
-        println!("resize {w}x{h} -> {ow}x{oh} (scale {scale}): max |kernel - cpu| = {d:e}");
+        println!("resize {w}x{h} -> {ow}x{oh} ({e}): max |kernel - cpu| = {d:e}");
         assert!(d <= tol, "resize {w}x{h} -> {ow}x{oh}: {d} > {tol}");
     }
 }

@@ -5,6 +5,7 @@
 use crate::shim;
 
 use clo_pipeline::stages::{self, CropBox, DETECTION_ROW, Geometry, Letterbox, best_detection, crop_box};
+use clo_pipeline::{ChannelOrder, InputEncoding};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -142,15 +143,17 @@ proptest! {
 
     /// Resize to any size: kernel and CPU agree.
     #[test]
-    fn kernel_resize_matches_cpu((w, h, pad, data) in frame_strategy(), ow in 1u32..=80, oh in 1u32..=80, unit in any::<bool>()) {
+    fn kernel_resize_matches_cpu((w, h, pad, data) in frame_strategy(), ow in 1u32..=80, oh in 1u32..=80, unit in any::<bool>(), bgr in any::<bool>()) {
         let Some(shim) = shim::shim() else { return Ok(()) };
         let scale = if unit { 1.0 } else { 1.0 / 255.0 };
+        let order = if bgr { ChannelOrder::Bgr } else { ChannelOrder::Rgb };
+        let e = InputEncoding { scale, offset: if bgr { -0.25 } else { 0.0 }, order };
         let n = 3 * ow as usize * oh as usize;
         let mut want = vec![0f32; n];
-        stages::resize::cpu::resize_to_nchw(&packed(&data, w, pad), w, h, ow, oh, scale, &mut want).unwrap();
+        stages::resize::cpu::resize_to_nchw(&packed(&data, w, pad), w, h, ow, oh, &e, &mut want).unwrap();
         let mut got = vec![f32::NAN; n];
         // SAFETY: `data` holds (3w + pad) * h bytes and `got` 3 * ow * oh floats.
-        unsafe { (shim.resize)(data.as_ptr(), w as i32, h as i32, (3 * w as usize + pad) as i32, got.as_mut_ptr(), ow as i32, oh as i32, scale) };
+        unsafe { (shim.resize)(data.as_ptr(), w as i32, h as i32, (3 * w as usize + pad) as i32, got.as_mut_ptr(), ow as i32, oh as i32, e.scale, e.offset, i32::from(bgr)) };
         let tol = TOL * if unit { 255.0 } else { 1.0 };
         let d = max_abs_diff(&got, &want);
         prop_assert!(d <= tol, "{w}x{h} -> {ow}x{oh}: {d}");

@@ -127,9 +127,14 @@ fn explicit_load_list_follows_ensembles() {
         opts = opts.load_model(name);
     }
     assert_eq!(Repository::open_with(t.path(), &opts).unwrap().models().count(), 5);
-    let one = Repository::open_with(t.path(), &LoadOptions { load_models: Some(vec!["yolov8".into()]) }).unwrap();
+    let one = Repository::open_with(
+        t.path(),
+        &LoadOptions { load_models: Some(vec!["yolov8".into()]), ..LoadOptions::default() },
+    )
+    .unwrap();
     assert_eq!(names(&one), ["yolov8"]);
-    let none = Repository::open_with(t.path(), &LoadOptions { load_models: Some(vec![]) }).unwrap();
+    let none =
+        Repository::open_with(t.path(), &LoadOptions { load_models: Some(vec![]), ..LoadOptions::default() }).unwrap();
     assert_eq!(none.models().count(), 0);
 
     let (path, message) = repo_error(
@@ -161,7 +166,10 @@ fn ensemble_references() {
         Err(Error::Ensemble { model, kind, message }) => {
             assert_eq!(model, "ensemble");
             assert_eq!(kind, EnsembleErrorKind::UnknownModel);
-            assert!(message.contains("step 1 runs model `yolov8`, which is not in the repository"), "{message}");
+            assert!(
+                message.contains("ensemble ensemble contains models that are not available or ambiguous: yolov8"),
+                "{message}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -174,7 +182,8 @@ fn ensemble_references() {
             assert_eq!(model, "ensemble");
             assert_eq!(kind, EnsembleErrorKind::VersionNotServed);
             assert!(
-                message.contains("step 0 runs version 2 of model `preprocessing`, which serves versions [1]"),
+                message
+                    .contains("ensemble 'ensemble' depends on 'preprocessing' whose required version 2 is not loaded"),
                 "{message}"
             );
         }
@@ -198,7 +207,7 @@ fn ensemble_references() {
         other => panic!("{other:?}"),
     }
 
-    // A self-referencing ensemble loads (cycles are the ensemble planner's concern) and does not loop.
+    // A self-referencing ensemble does not loop: it is Triton's circular dependency.
     let t = TempDir::new("selfref");
     t.write(
         "e/config.pbtxt",
@@ -208,8 +217,14 @@ output { name: "y" data_type: TYPE_FP32 dims: 1 }
 ensemble_scheduling { step { model_name: "e" input_map { key: "x" value: "x" } output_map { key: "y" value: "y" } } }"#,
     );
     t.mkdir("e/1");
-    let repo = Repository::open_with(t.path(), &LoadOptions::default().load_model("e")).unwrap();
-    assert_eq!(names(&repo), ["e"]);
+    match Repository::open_with(t.path(), &LoadOptions::default().load_model("e")) {
+        Err(Error::Ensemble { model, message, kind }) => {
+            assert_eq!(kind, EnsembleErrorKind::InvalidPlan);
+            assert_eq!(model, "e");
+            assert_eq!(message, "circular dependency between ensembles: e -> ... -> e -> e");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// A model `m` with the given version folders (each holding model.onnx) and version policy.
@@ -244,11 +259,21 @@ fn version_policies() {
     assert_eq!(served(&vs, "version_policy: { specific: { versions: [1, 3] } }"), [1, 3]);
     assert_eq!(served(&["0"], ""), [0]);
 
+    // Triton loads the specific versions that exist (and logs the others); none at all is an error.
     let t = versioned(&vs, "version_policy: { specific: { versions: [1, 4] } }");
+    assert_eq!(Repository::open(t.path()).unwrap().model("m").unwrap().served_versions(), [1]);
+    let t = versioned(&vs, "version_policy: { specific: { versions: [4] } }");
     let (path, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::MissingVersion);
     assert!(path.ends_with("m"), "{}", path.display());
-    assert!(message.contains("asks for version 4, but there is no folder `4/`"), "{message}");
+    assert!(
+        message.contains("at least one version must be available under the version policy of model 'm'"),
+        "{message}"
+    );
     assert!(message.contains("[1, 2, 3, 10]"), "{message}");
+    // An empty `latest` has num_versions 0 (proto3), which serves nothing.
+    let t = versioned(&vs, "version_policy: { latest: { } }");
+    let (_, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::MissingVersion);
+    assert!(message.contains("at least one version must be available"), "{message}");
 
     let t = versioned(&vs, "");
     let repo = Repository::open(t.path()).unwrap();
@@ -272,12 +297,15 @@ fn layout_errors() {
     t.mkdir("m/old");
     let (path, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::MissingVersion);
     assert!(path.ends_with("m"));
-    assert!(message.contains("no version folder"), "{message}");
+    assert!(
+        message.contains("at least one version must be available under the version policy of model 'm'"),
+        "{message}"
+    );
     let t = guide_repo();
     fs::remove_dir_all(t.path().join("ensemble/1")).unwrap();
     let (path, message) = repo_error(Repository::open(t.path()), RepositoryErrorKind::MissingVersion);
     assert!(path.ends_with("ensemble"));
-    assert!(message.contains("no version folder"), "{message}");
+    assert!(message.contains("at least one version must be available"), "{message}");
 
     // The model file is a folder.
     let t = TempDir::new("filedir");
@@ -302,7 +330,10 @@ fn layout_errors() {
             assert_eq!(kind, ConfigErrorKind::InvalidField);
             assert!(path.ends_with("m/config.pbtxt"));
             assert_eq!(model, "m");
-            assert!(message.contains("field `name` at 1:1"), "{message}");
+            assert_eq!(
+                message,
+                "unexpected directory name 'm' for model 'other', directory name must equal model name"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -336,7 +367,8 @@ fn layout_errors() {
 
 #[test]
 fn path_escapes_are_refused() {
-    for bad in ["../model.onnx", "sub/model.onnx", "sub\\model.onnx", "/etc/passwd", "..", ""] {
+    // (An empty default_model_filename is no filename: proto3's default, completed to model.onnx.)
+    for bad in ["../model.onnx", "sub/model.onnx", "sub\\model.onnx", "/etc/passwd", ".."] {
         let t = TempDir::new("escape");
         t.write("m/config.pbtxt", &format!("{ONNX_MODEL}default_model_filename: \"{}\"", bad.replace('\\', "\\\\")));
         t.write("m/1/model.onnx", "x");

@@ -38,7 +38,7 @@ pub fn crop_resize(frame: &[u8], w: u32, h: u32, b: &CropBox, side: u32, scale: 
             source_row(frame, stride, tap.i0),
             source_row(frame, stride, tap.i1),
             tap.frac,
-            scale,
+            (scale, 0.0),
             &cols,
             r,
             g,

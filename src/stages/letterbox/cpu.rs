@@ -45,7 +45,7 @@ pub fn letterbox(frame: &[u8], w: u32, h: u32, g: &Geometry, out: &mut [f32]) ->
             source_row(frame, stride, tap.i0),
             source_row(frame, stride, tap.i1),
             tap.frac,
-            scale,
+            (scale, 0.0),
             &cols,
             r,
             g,

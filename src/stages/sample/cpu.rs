@@ -113,7 +113,8 @@ pub(crate) fn pad_around(row: &mut [f32], left: usize, len: usize, pad: f32) -> 
 const BATCH: usize = 64;
 
 /// One output row of a bilinear resample: source rows `r0` (weight `1 - wy`) and `r1` (weight `wy`), one
-/// [`Column`] per output value; writes `scale * bilinear(..)` into the three planes' rows.
+/// [`Column`] per output value; writes `scale * bilinear(..) + offset` into the three planes' rows (a plane
+/// order other than RGB is the caller's choice of which row it passes as `out_r`, `out_g`, `out_b`).
 ///
 /// Works in batches of [`BATCH`] columns: first the four source pixels of each column are gathered into
 /// per-channel, per-tap byte arrays, then each plane is computed with [`bilinear`] over contiguous arrays,
@@ -124,7 +125,7 @@ pub(crate) fn blend_row(
     r0: &[u8],
     r1: &[u8],
     wy: f32,
-    scale: f32,
+    (scale, offset): (f32, f32),
     cols: &[Column],
     out_r: &mut [f32],
     out_g: &mut [f32],
@@ -155,7 +156,7 @@ pub(crate) fn blend_row(
         for (out, [p00, p01, p10, p11]) in [out_r, out_g, out_b].into_iter().zip(&taps) {
             let lanes = out.iter_mut().zip(&wxs).zip(p00.iter().zip(p01)).zip(p10.iter().zip(p11));
             for (((o, &wx), (&a, &b)), (&c, &d)) in lanes {
-                *o = scale * bilinear(f32::from(a), f32::from(b), f32::from(c), f32::from(d), wx, wy);
+                *o = scale * bilinear(f32::from(a), f32::from(b), f32::from(c), f32::from(d), wx, wy) + offset;
             }
         }
     }
@@ -176,6 +177,7 @@ fn pixel(row: &[[u8; CHANNELS]], i: usize) -> [u8; CHANNELS] {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
+    use crate::convention::InputEncoding;
     use crate::stages::crop::cpu::crop_resize;
     use crate::stages::letterbox::cpu::letterbox;
     use crate::stages::resize::cpu::resize_to_nchw;
@@ -200,21 +202,29 @@ mod tests {
         assert!(img(letterbox(&frame, 0, 3, &g, &mut lb_out)));
         assert!(img(letterbox(&frame, u32::MAX, u32::MAX, &g, &mut lb_out)));
         assert!(img(letterbox(&[], 0, 0, &g, &mut lb_out)));
-        assert!(img(resize_to_nchw(&frame, 3, 3, 4, 4, 1.0, &mut small)));
+        assert!(img(resize_to_nchw(&frame, 3, 3, 4, 4, &InputEncoding::RGB, &mut small)));
         assert!(img(crop_resize(&frame, 4, 4, &CropBox::full_frame(4, 4), 4, 1.0, &mut small)));
         assert!(img(crop_resize(&frame, 4, 0, &CropBox::full_frame(4, 3), 4, 1.0, &mut small)));
 
         // Output length.
         assert!(param(letterbox(&frame, 4, 3, &g, &mut small)));
-        assert!(param(resize_to_nchw(&frame, 4, 3, 4, 3, 1.0, &mut small)));
+        assert!(param(resize_to_nchw(&frame, 4, 3, 4, 3, &InputEncoding::RGB, &mut small)));
         assert!(param(crop_resize(&frame, 4, 3, &CropBox::full_frame(4, 3), 3, 1.0, &mut small)));
-        assert!(param(resize_to_nchw(&frame, 4, 3, u32::MAX, u32::MAX, 1.0, &mut small)));
+        assert!(param(resize_to_nchw(&frame, 4, 3, u32::MAX, u32::MAX, &InputEncoding::RGB, &mut small)));
 
         // Parameters.
         assert!(param(letterbox(&frame, 4, 3, &Geometry { scale: f32::NAN, ..g }, &mut lb_out)));
         assert!(param(letterbox(&frame, 4, 3, &Geometry { letterbox: 0, ..g }, &mut lb_out)));
-        assert!(param(resize_to_nchw(&frame, 4, 3, 0, 4, 1.0, &mut small)));
-        assert!(param(resize_to_nchw(&frame, 4, 3, 4, 4, f32::INFINITY, &mut small)));
+        assert!(param(resize_to_nchw(&frame, 4, 3, 0, 4, &InputEncoding::RGB, &mut small)));
+        assert!(param(resize_to_nchw(
+            &frame,
+            4,
+            3,
+            4,
+            4,
+            &InputEncoding { scale: f32::INFINITY, ..InputEncoding::RGB },
+            &mut small
+        )));
         assert!(param(crop_resize(&frame, 4, 3, &CropBox::full_frame(4, 3), 0, 1.0, &mut small)));
         assert!(param(crop_resize(&frame, 4, 3, &CropBox::full_frame(4, 3), 4, f32::NAN, &mut small)));
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
@@ -224,7 +234,7 @@ mod tests {
 
         // The valid calls on the same buffers succeed.
         assert!(letterbox(&frame, 4, 3, &g, &mut lb_out).is_ok());
-        assert!(resize_to_nchw(&frame, 4, 3, 4, 4, 1.0, &mut small).is_ok());
+        assert!(resize_to_nchw(&frame, 4, 3, 4, 4, &InputEncoding::RGB, &mut small).is_ok());
         assert!(crop_resize(&frame, 4, 3, &CropBox::full_frame(4, 3), 4, 1.0, &mut small).is_ok());
     }
 }
