@@ -1,7 +1,7 @@
 //! `examples/check.rs` as a user runs it: built with `cargo build --example check`, run on good and bad
 //! repositories; one line per model, `--json`, exit 1 on any error, `--help` on stdout, exit 2 on misuse.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

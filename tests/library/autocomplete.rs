@@ -2,7 +2,7 @@
 //! completes a missing `config.pbtxt`, or a config without inputs or outputs, from the ONNX file as Triton's
 //! ONNX Runtime backend does. Strict stays the default.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

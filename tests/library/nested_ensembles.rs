@@ -1,7 +1,7 @@
 //! Nested ensembles (a step that is itself an ensemble) load and run, as in Triton, and give the same
 //! outputs as the flat ensemble on the fixture repository.
 
-mod common;
+use crate::common;
 
 use clo_pipeline::repository::Repository;
 use clo_pipeline::{Pipeline, StageMode, Tensor};

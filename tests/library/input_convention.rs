@@ -3,7 +3,7 @@
 //! preprocessing and postprocessing disagree, or that matches no candidate, fails the build with a typed
 //! error that lists what was tried and how to settle it.
 
-mod common;
+use crate::common;
 
 use clo_pipeline::{Degenerate, Error, InputConvention, InputEncoding, Pipeline, StageMode};
 use common::*;
