@@ -73,28 +73,26 @@ impl Pipeline {
         let g = &self.geometry;
         let (mw, mh) = g.model_input;
         let mut worker = self.ensemble.worker()?;
-        {
-            let native_lb = self.native_letterbox(frame)?;
-            self.model_letterbox(&mut worker, frame, mw, mh, encoding)?;
-            let letterbox = max_abs(&native_lb, &worker.letterbox);
-            // The detector on each letterbox. A detector whose output breaks its config fails every frame with
-            // a typed error at inference, as in Triton; here only its rows are missing from the crop probes.
-            let (detections, det_model) = match self.detect(&mut worker) {
-                Ok(()) => {
-                    let det_model = worker.detections.clone();
-                    worker.letterbox.copy_from_slice(&native_lb);
-                    self.detect(&mut worker)?;
-                    (max_abs(&det_model, &worker.detections), det_model)
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "parity probe: the detector failed; crop probes without its rows");
-                    (f32::NAN, Vec::new())
-                }
-            };
-            // `worker.frame_f32` holds the frame in `encoding` (model_letterbox built it).
-            let crop = self.crop_diff(&mut worker, frame, None, &det_model)?;
-            Ok(Measured { letterbox, detections, crop })
-        }
+        let native_lb = self.native_letterbox(frame)?;
+        self.model_letterbox(&mut worker, frame, mw, mh, encoding)?;
+        let letterbox = max_abs(&native_lb, &worker.letterbox);
+        // The detector on each letterbox. A detector whose output breaks its config fails every frame with
+        // a typed error at inference, as in Triton; here only its rows are missing from the crop probes.
+        let (detections, det_model) = match self.detect(&mut worker) {
+            Ok(()) => {
+                let det_model = worker.detections.clone();
+                worker.letterbox.copy_from_slice(&native_lb);
+                self.detect(&mut worker)?;
+                (max_abs(&det_model, &worker.detections), det_model)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "parity probe: the detector failed; crop probes without its rows");
+                (f32::NAN, Vec::new())
+            }
+        };
+        // `worker.frame_f32` holds the frame in `encoding` (model_letterbox built it).
+        let crop = self.crop_diff(&mut worker, frame, None, &det_model)?;
+        Ok(Measured { letterbox, detections, crop })
     }
 
     /// The native letterbox of `frame` (at the model's input size).
@@ -151,7 +149,8 @@ impl Pipeline {
         // How far each candidate's preprocessing output is from the native letterbox.
         let letterbox_diff = |e: &InputEncoding| -> Result<f32> {
             let mut worker = self.ensemble.worker()?;
-            self.model_letterbox(&mut worker, &probe, mw, mh, e).map(|()| max_abs(&native_lb, &worker.letterbox))
+            self.model_letterbox(&mut worker, &probe, mw, mh, e)?;
+            Ok(max_abs(&native_lb, &worker.letterbox))
         };
         let full = 255.0 * g.scale.abs();
         let gross = CONVENTION_TOLERANCE * full;

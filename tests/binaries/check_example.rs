@@ -1,13 +1,11 @@
 //! `examples/check.rs` as a user runs it: built with `cargo build --example check`, run on good and bad
 //! repositories; one line per model, `--json`, exit 1 on any error, `--help` on stdout, exit 2 on misuse.
 
-use crate::common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 
 /// The example's binary in this test's own target folder and profile (as tests/serve_common builds serve).
 fn check_binary() -> PathBuf {

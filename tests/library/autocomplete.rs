@@ -2,14 +2,12 @@
 //! completes a missing `config.pbtxt`, or a config without inputs or outputs, from the ONNX file as Triton's
 //! ONNX Runtime backend does. Strict stays the default.
 
-use crate::common;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::*;
 use clo_pipeline::repository::{LoadOptions, ModelConfig, ModelSignature, Repository};
 use clo_pipeline::runtime::Runtime;
 use clo_pipeline::{Pipeline, StageMode, Tensor};
-use common::*;
 
 fn inspector() -> impl Fn(&str, &Path) -> clo_pipeline::Result<ModelSignature> {
     let rt = Runtime::load(None).unwrap();

@@ -3,10 +3,8 @@
 //! preprocessing and postprocessing disagree, or that matches no candidate, fails the build with a typed
 //! error that lists what was tried and how to settle it.
 
-use crate::common;
-
+use crate::common::*;
 use clo_pipeline::{Degenerate, Error, InputConvention, InputEncoding, Pipeline, StageMode};
-use common::*;
 
 fn repo(name: &str) -> std::path::PathBuf {
     fixtures().join(name)

@@ -1,11 +1,9 @@
 //! Nested ensembles (a step that is itself an ensemble) load and run, as in Triton, and give the same
 //! outputs as the flat ensemble on the fixture repository.
 
-use crate::common;
-
+use crate::common::*;
 use clo_pipeline::repository::Repository;
 use clo_pipeline::{Pipeline, StageMode, Tensor};
-use common::*;
 
 /// The fixture repository with its ensemble split in two nested ensembles: `front` (preprocessing, then
 /// yolov8, whose letterbox stays inside it under the same name the flat ensemble uses) and `back`

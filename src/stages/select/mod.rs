@@ -250,30 +250,6 @@ mod tests {
     }
 
     #[test]
-    fn typed_detections_report_the_class_as_an_index_or_none() {
-        let lb = Letterbox::new(640, 640, 640).unwrap();
-        let g = Geometry::default();
-        #[rustfmt::skip]
-        let d = [
-            1.0, 2.0, 3.0, 4.0, 0.5, 0.0,
-            1.0, 2.0, 3.0, 4.0, 0.9, 1.0, // best
-            1.0, 2.0, 3.0, 4.0, 0.5, 7.0,
-            1.0, 2.0, 3.0, 4.0, 0.5, f32::NAN,
-            1.0, 2.0, 3.0, 4.0, 0.5, 1.5,
-            1.0, 2.0, 3.0, 4.0, 0.5, -1.0,
-            1.0, 2.0, 3.0, 4.0, 0.5, 4_294_967_296.0,
-            1.0, 2.0, 3.0, 4.0, 0.1, 2.0, // below the threshold: not reported
-        ];
-        let mut out = Vec::new();
-        let chosen = typed_detections(&d, &DetFrame::native(lb), &g, 640, 640, &mut out);
-        let classes: Vec<Option<u32>> = out.iter().map(|d| d.class).collect();
-        assert_eq!(classes, [Some(0), Some(1), Some(7), None, None, None, None]);
-        assert_eq!(chosen.best, Some(1));
-        assert_eq!(out[1].row, 1);
-        assert_eq!(chosen.crop_box, [1.0, 2.0, 3.0, 4.0]);
-    }
-
-    #[test]
     fn degenerate_outputs_are_flagged() {
         let row = |x1: f32, y1: f32, x2: f32, y2: f32, score: f32| [x1, y1, x2, y2, score, 0.0];
         let rows = |r: &[[f32; 6]]| r.iter().flatten().copied().collect::<Vec<f32>>();
@@ -303,5 +279,29 @@ mod tests {
         assert_eq!(degenerate(&rows(&sat), 0.25), Some(want));
         sat[0][4] = 0.99;
         assert_eq!(degenerate(&rows(&sat), 0.25), None);
+    }
+
+    #[test]
+    fn typed_detections_report_the_class_as_an_index_or_none() {
+        let lb = Letterbox::new(640, 640, 640).unwrap();
+        let g = Geometry::default();
+        #[rustfmt::skip]
+        let d = [
+            1.0, 2.0, 3.0, 4.0, 0.5, 0.0,
+            1.0, 2.0, 3.0, 4.0, 0.9, 1.0, // best
+            1.0, 2.0, 3.0, 4.0, 0.5, 7.0,
+            1.0, 2.0, 3.0, 4.0, 0.5, f32::NAN,
+            1.0, 2.0, 3.0, 4.0, 0.5, 1.5,
+            1.0, 2.0, 3.0, 4.0, 0.5, -1.0,
+            1.0, 2.0, 3.0, 4.0, 0.5, 4_294_967_296.0,
+            1.0, 2.0, 3.0, 4.0, 0.1, 2.0, // below the threshold: not reported
+        ];
+        let mut out = Vec::new();
+        let Selection { best, crop_box, .. } = typed_detections(&d, &DetFrame::native(lb), &g, 640, 640, &mut out);
+        let classes: Vec<Option<u32>> = out.iter().map(|d| d.class).collect();
+        assert_eq!(classes, [Some(0), Some(1), Some(7), None, None, None, None]);
+        assert_eq!(best, Some(1));
+        assert_eq!(out[1].row, 1);
+        assert_eq!(crop_box, [1.0, 2.0, 3.0, 4.0]);
     }
 }
