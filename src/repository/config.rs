@@ -2,7 +2,7 @@
 //!
 //! Reading a config is Triton's sequence, each step in its own module:
 //!
-//! 1. the protobuf text is parsed (`pbtxt`) and held to Triton's whole `ModelConfig`
+//! 1. the protobuf text is parsed (`pbtxt.rs`) and held to Triton's whole `ModelConfig`
 //!    schema (`schema`): an unknown or misspelt field (with the nearest known name), a wrong type, a bad
 //!    enum value, a singular field given twice, anywhere in the file, is an [`Error::ConfigSyntax`] with the
 //!    file, line and column;

@@ -1,6 +1,6 @@
-//! Tests that drive the example binaries (`batch`, `serve`) and check the deploy files against them, in one
-//! test binary (one link instead of six; each module is what was one `tests/*.rs` file, and keeps its name as
-//! the filter: `cargo test --test binaries batch_kill::`). `tests/serve_load_faults.rs`, which measures a
+//! Tests that drive the example binaries (`batch`, `serve`, `check`) and check the deploy files against them,
+//! in one test binary (one link instead of seven; each module is what was one `tests/*.rs` file, and keeps its
+//! name as the filter: `cargo test --test binaries batch_kill::`). `tests/serve_load_faults.rs`, which measures a
 //! server under load, stays a binary of its own so that nothing else runs beside it.
 
 #[path = "../batch_common/mod.rs"]

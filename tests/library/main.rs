@@ -1,5 +1,5 @@
 //! The library's in-process tests over the fixture repositories, in one test binary (one link instead of
-//! seven; each module is what was one `tests/*.rs` file, and keeps its name as the filter:
+//! twelve; each module is what was one `tests/*.rs` file, and keeps its name as the filter:
 //! `cargo test --test library pipeline_golden::`).
 
 #[path = "../common/mod.rs"]

@@ -1,7 +1,7 @@
 //! Triton's own model-config tests (`qa/L0_model_config` of triton-inference-server/server), run against
 //! `Repository::check` straight from a mirror of that repository, when one is present (`TRITON_SERVER_GIT`,
 //! default `/work/.mirror/triton-inference-server+server/repo`). Ignored by default (CI has no mirror):
-//! `cargo test --test triton_l0_model_config -- --ignored --nocapture` prints a line per case and the counts.
+//! `cargo test --test library triton_l0_model_config:: -- --ignored --nocapture` prints a line per case and the counts.
 //!
 //! Each case is set up as Triton's `test.sh` sets it up (the `noautofill_platform` configs get
 //! `platform: "onnxruntime_onnx"` appended and load with strict model config; the `autofill_noplatform*`

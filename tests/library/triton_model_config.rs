@@ -2,7 +2,7 @@
 //! Triton's `qa/L0_model_config` tests (our own text, not Triton's files), checked with `Repository::check`,
 //! and the error must carry Triton's message (the gist of the case's `expected` file). Step models use a
 //! backend this crate does not run (`identity`), so only their configs are checked, as in Triton's tests.
-//! `tests/triton_l0_model_config.rs` runs Triton's own files when a mirror is present.
+//! `tests/library/triton_l0_model_config.rs` runs Triton's own files when a mirror is present.
 
 use std::path::PathBuf;
 
