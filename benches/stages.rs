@@ -51,6 +51,23 @@ fn stages(c: &mut Criterion) {
         b.iter(|| resize::cpu::resize_to_nchw(black_box(&half), 1920, 1080, w, h, &InputEncoding::RGB, &mut big))
     });
     group.finish();
+
+    // Model mode's stretch of a frame of another size, FrameResize::HalfPixelBilinear (above: straight to the
+    // f32 tensor) against FrameResize::PillowBilinear (to u8 as Pillow, then the equal-size copy above).
+    let mut group = c.benchmark_group("cpu/frame_resize to 3840x2160 u8");
+    group.sample_size(10);
+    let (mut rows, mut stretched) = (Vec::new(), vec![0_u8; 3 * w as usize * h as usize]);
+    group.bench_function("pillow-bilinear 1920x1080", |b| {
+        b.iter(|| resize::cpu::pillow_bilinear(black_box(&half), 1920, 1080, w, h, &mut rows, &mut stretched))
+    });
+    let big8k = frame(7680, 4320);
+    group.bench_function("pillow-bilinear 7680x4320", |b| {
+        b.iter(|| resize::cpu::pillow_bilinear(black_box(&big8k), 7680, 4320, w, h, &mut rows, &mut stretched))
+    });
+    group.bench_function("half-pixel-bilinear 7680x4320 (to f32)", |b| {
+        b.iter(|| resize::cpu::resize_to_nchw(black_box(&big8k), 7680, 4320, w, h, &InputEncoding::RGB, &mut big))
+    });
+    group.finish();
 }
 
 criterion_group!(benches, stages);

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use clo_pipeline::{DecodeOptions, InputConvention, Pipeline, StageMode, decode_image};
+use clo_pipeline::{DecodeOptions, FrameResize, InputConvention, Pipeline, StageMode, decode_image};
 
 /// Runs the CLO pipeline (preprocessing → yolov8 → postprocessing → efficientnet_v2) of a Triton model
 /// repository on one image and prints the result.
@@ -51,12 +51,17 @@ struct Args {
     /// models), `rgb` (0..255), `rgb/255` ([0, 1]), `bgr`, `bgr/255`, or `rgb*SCALE+OFFSET`.
     #[arg(long, value_name = "ENCODING", default_value_t = InputConvention::Auto)]
     input_encoding: InputConvention,
+    /// How Model mode stretches a frame that is not 3840x2160, as this deployment's clients do:
+    /// `half-pixel-bilinear` (OpenCV's INTER_LINEAR, ONNX Resize) or `pillow-bilinear` (PIL's BILINEAR).
+    #[arg(long, value_name = "HOW", default_value_t = FrameResize::HalfPixelBilinear)]
+    frame_resize: FrameResize,
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let pipeline = Pipeline::builder(&args.repository)
         .stage_mode(args.stage_mode)
         .input_convention(args.input_encoding)
+        .frame_resize(args.frame_resize)
         .build()?;
     let img = decode_image(&args.image, &DecodeOptions::default())?;
     let out = pipeline.infer(&img)?;

@@ -27,6 +27,7 @@ pub use pipeline::{
 };
 pub use runtime::{OptimizationLevel, RuntimeOptions};
 pub use stages::Geometry;
+pub use stages::resize::FrameResize;
 pub use stages::select::{Degenerate, Detection};
 pub use tensor::Tensor;
 

@@ -47,6 +47,10 @@ pub(crate) struct Worker {
     pub(crate) rgb: Vec<u8>,
     /// The frames of an `infer_batch` chunk that were not 8-bit RGB, converted (src/pipeline/batch.rs).
     pub(crate) batch_rgb: Vec<Vec<u8>>,
+    /// A frame of another size stretched to the model's input size as u8 RGB, and the rows of the stretch's
+    /// horizontal pass (`FrameResize::PillowBilinear` only).
+    pub(crate) stretched: Vec<u8>,
+    pub(crate) stretch_rows: Vec<u8>,
 }
 
 impl Worker {
@@ -59,6 +63,8 @@ impl Worker {
             crop: Vec::new(),
             rgb: Vec::new(),
             batch_rgb: Vec::new(),
+            stretched: Vec::new(),
+            stretch_rows: Vec::new(),
         }
     }
 }

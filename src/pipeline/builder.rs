@@ -10,6 +10,7 @@ use crate::device::{Device, GpuLibraries};
 use crate::ensemble::Ensemble;
 use crate::error::{Error, Result};
 use crate::runtime::RuntimeOptions;
+use crate::stages::resize::FrameResize;
 
 /// How a pre- or postprocessing stage runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,6 +73,7 @@ pub struct PipelineBuilder {
     gpu_libraries: GpuLibraries,
     return_crop: bool,
     input: InputConvention,
+    frame_resize: FrameResize,
 }
 
 impl PipelineBuilder {
@@ -93,7 +95,16 @@ impl PipelineBuilder {
             gpu_libraries: GpuLibraries::default(),
             return_crop: true,
             input: InputConvention::Auto,
+            frame_resize: FrameResize::HalfPixelBilinear,
         }
+    }
+
+    /// How Model mode stretches a frame that is not the ensemble's input size to it, as this deployment's
+    /// clients do (default [`FrameResize::HalfPixelBilinear`]: OpenCV's `INTER_LINEAR`, ONNX `Resize`; see
+    /// [`FrameResize`]). Native mode never stretches: it letterboxes the frame at its own size.
+    pub fn frame_resize(mut self, resize: FrameResize) -> Self {
+        self.frame_resize = resize;
+        self
     }
 
     /// What the ensemble input's values mean for this deployment's clients (default: settled from the
@@ -275,7 +286,9 @@ impl PipelineBuilder {
             postprocess: self.postprocess,
             tolerance: self.parity_tolerance,
             encoding: InputEncoding::RGB,
+            frame_resize: self.frame_resize,
             report: BuildReport {
+                frame_resize: self.frame_resize,
                 ensemble: name,
                 device: crate::device::DeviceInfo::cpu(self.device, "not settled yet"),
                 input: EncodingDecision {

@@ -28,6 +28,7 @@ use crate::ensemble::{Ensemble, StepNames, Worker};
 use crate::error::{EnsembleErrorKind, Error, Result};
 use crate::stages::Geometry;
 use crate::stages::letterbox::DetFrame;
+use crate::stages::resize::FrameResize;
 use crate::stages::{crop, detect, estimate, letterbox, resize, select};
 use crate::tensor::{Tensor, view};
 
@@ -46,6 +47,8 @@ pub struct Pipeline {
     tolerance: f32,
     /// What the ensemble input holds (settled at build: src/pipeline/parity.rs).
     encoding: InputEncoding,
+    /// How Model mode stretches a frame of another size to the model's input size.
+    frame_resize: FrameResize,
     /// Every decision the build made, with its evidence.
     report: BuildReport,
     batch_threads: usize,
@@ -240,7 +243,13 @@ impl Pipeline {
     ) -> Result<Option<Inference>> {
         #[cfg(feature = "cuda")]
         if let Some(runner) = &self.cuda {
-            return self.infer_cuda(runner, frame, width, height, pre, post);
+            // The GPU resizes with the half-pixel kernel only: a Pillow-stretched frame is built on the CPU path.
+            let stretch = (width, height) != self.geometry.model_input
+                && (pre == StageMode::Model || post == StageMode::Model)
+                && self.frame_resize == FrameResize::PillowBilinear;
+            if !stretch {
+                return self.infer_cuda(runner, frame, width, height, pre, post);
+            }
         }
         let _ = (frame, width, height, pre, post);
         Ok(None)
@@ -358,6 +367,13 @@ impl Pipeline {
     ) -> Result<()> {
         let (mw, mh) = self.geometry.model_input;
         ensure_len(&mut worker.frame_f32, 3 * mw as usize * mh as usize);
+        if self.frame_resize == FrameResize::PillowBilinear && (width, height) != (mw, mh) {
+            // Stretched as PIL does (u8), then encoded at equal size (a plain copy).
+            worker.stretched.resize(3 * mw as usize * mh as usize, 0);
+            let (rows, out) = (&mut worker.stretch_rows, &mut worker.stretched);
+            resize::cpu::pillow_bilinear(frame, width, height, mw, mh, rows, out)?;
+            return resize::cpu::resize_to_nchw(&worker.stretched, mw, mh, mw, mh, encoding, &mut worker.frame_f32);
+        }
         resize::cpu::resize_to_nchw(frame, width, height, mw, mh, encoding, &mut worker.frame_f32)
     }
 

@@ -7,6 +7,7 @@ use super::StageMode;
 use crate::convention::{EncodingCheck, InputConvention, InputEncoding};
 
 use crate::device::DeviceInfo;
+use crate::stages::resize::FrameResize;
 
 /// Every decision the build made (device, input encoding, stage modes, fallbacks) and the measurements behind
 /// them. [`Display`](fmt::Display) writes one line per decision, for a log or a terminal;
@@ -24,6 +25,8 @@ pub struct BuildReport {
     pub preprocess: StageDecision,
     /// How postprocessing runs.
     pub postprocess: StageDecision,
+    /// How Model mode stretches a frame of another size to the ensemble's input size.
+    pub frame_resize: FrameResize,
 }
 
 /// How the input encoding was settled.
@@ -97,6 +100,7 @@ impl fmt::Display for BuildReport {
             writeln!(f, "               {c}")?;
         }
         writeln!(f, "preprocess   {} ({})", self.preprocess.settled, self.preprocess.note)?;
-        write!(f, "postprocess  {} ({})", self.postprocess.settled, self.postprocess.note)
+        writeln!(f, "postprocess  {} ({})", self.postprocess.settled, self.postprocess.note)?;
+        write!(f, "stretch      {} (Model mode, frames of another size)", self.frame_resize)
     }
 }

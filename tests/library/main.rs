@@ -7,6 +7,7 @@ mod common;
 
 mod autocomplete;
 mod concurrency;
+mod frame_resize;
 mod hostile_inputs;
 mod infer_batch;
 mod input_convention;

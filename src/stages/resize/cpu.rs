@@ -76,6 +76,164 @@ pub fn resize_to_nchw(
     Ok(())
 }
 
+/// Pillow's `Image.resize((out_w, out_h), Image.BILINEAR)` of an RGB8 frame ([`FrameResize::PillowBilinear`]),
+/// into `out` (`out_w * out_h * 3` bytes, HWC), byte for byte what Pillow gives.
+///
+/// Pillow's algorithm, as its `Resample.c` defines it: per axis, output index `i` is centred at
+/// `c = (i + 0.5) * s` with `s = in / out` (f64); the triangle filter `max(0, 1 - |t|)` is stretched by
+/// `f = max(s, 1)` (antialiasing when downscaling) and covers source indices `trunc(c - f + 0.5)` up to (not
+/// including) `trunc(c + f + 0.5)`, clamped to the image; each tap's weight is the filter at
+/// `(j - c + 0.5) / f`, normalised by their sum and rounded half away from zero to a fixed-point integer with
+/// 22 fractional bits. A horizontal pass (only when the width changes) writes `u8` rows, rounded
+/// (`(2^21 + Σ p·w) >> 22`, clamped to 0..255), then a vertical pass (only when the height changes) does the
+/// same over those rows. Output rows run in parallel (rayon).
+///
+/// [`FrameResize::PillowBilinear`]: super::FrameResize::PillowBilinear
+///
+/// # Errors
+/// [`Error::Image`](crate::Error::Image) for a zero side or a `frame` length other than `w * h * 3`;
+/// [`Error::InvalidParameter`](crate::Error::InvalidParameter) for an output side outside `1..=MAX_SIDE` or a
+/// wrong `out` length; `scratch` (the horizontal pass's rows) is grown as needed and reused.
+pub fn pillow_bilinear(
+    frame: &[u8],
+    w: u32,
+    h: u32,
+    out_w: u32,
+    out_h: u32,
+    scratch: &mut Vec<u8>,
+    out: &mut [u8],
+) -> Result<()> {
+    use rayon::prelude::*;
+    let stride = frame_stride(frame, w, h)?;
+    side_in_range("out_w", out_w, 1)?;
+    side_in_range("out_h", out_h, 1)?;
+    let row_out = 3 * out_w as usize;
+    if out.len() != row_out * out_h as usize {
+        return Err(crate::Error::InvalidParameter {
+            name: "frame_resize",
+            message: format!("the output holds {} bytes, not {out_w}x{out_h}x3", out.len()),
+        });
+    }
+    let vert = PillowTaps::new(h, out_h);
+    // The rows the vertical pass reads.
+    let (first, last) = (vert.first(), vert.last());
+    // Horizontal pass (into `scratch`, rows first..last), or the frame's own rows when the width is the same.
+    let (rows, row_len): (&[u8], usize) = if out_w != w {
+        let horiz = PillowTaps::new(w, out_w);
+        scratch.resize(row_out * (last - first), 0);
+        scratch.par_chunks_mut(row_out).enumerate().for_each(|(r, dst)| {
+            let src = frame.get((first + r) * stride..(first + r + 1) * stride).unwrap_or_default();
+            for (x, px) in dst.chunks_exact_mut(3).enumerate() {
+                let (lo, taps) = horiz.taps(x);
+                let mut acc = [PILLOW_HALF; 3];
+                for (j, &k) in taps.iter().enumerate() {
+                    if let Some(p) = src.get(3 * (lo + j)..3 * (lo + j) + 3) {
+                        for (a, &v) in acc.iter_mut().zip(p) {
+                            *a += i32::from(v) * k;
+                        }
+                    }
+                }
+                for (d, a) in px.iter_mut().zip(acc) {
+                    *d = pillow_clip8(a);
+                }
+            }
+        });
+        (&scratch[..], row_out)
+    } else {
+        (frame.get(first * stride..last * stride).unwrap_or_default(), stride)
+    };
+    if out_h == h {
+        // No vertical pass: the (horizontally resized) rows are the output.
+        for (dst, src) in out.chunks_exact_mut(row_out).zip(rows.chunks(row_len)) {
+            dst.copy_from_slice(src.get(..row_out).unwrap_or_default());
+        }
+        return Ok(());
+    }
+    out.par_chunks_mut(row_out).enumerate().for_each(|(y, dst)| {
+        let (lo, taps) = vert.taps(y);
+        for (i, d) in dst.iter_mut().enumerate() {
+            let mut acc = PILLOW_HALF;
+            for (j, &k) in taps.iter().enumerate() {
+                // `lo >= first` (the bounds are monotonic), and the rows hold `first..last`.
+                if let Some(&v) = rows.get((lo + j - first) * row_len + i) {
+                    acc += i32::from(v) * k;
+                }
+            }
+            *d = pillow_clip8(acc);
+        }
+    });
+    Ok(())
+}
+
+/// Fractional bits of Pillow's fixed-point weights.
+const PILLOW_PRECISION: u32 = 22;
+/// The rounding term every sum starts from.
+const PILLOW_HALF: i32 = 1 << (PILLOW_PRECISION - 1);
+
+/// `(acc >> 22)` clamped to `0..=255` (the shift is arithmetic, as in C on the platforms Pillow runs on).
+fn pillow_clip8(acc: i32) -> u8 {
+    (acc >> PILLOW_PRECISION).clamp(0, 255) as u8
+}
+
+/// One axis of Pillow's bilinear resample: for each output index, the first source index and the fixed-point
+/// weights of its taps.
+struct PillowTaps {
+    ksize: usize,
+    bounds: Vec<(usize, usize)>,
+    weights: Vec<i32>,
+}
+
+impl PillowTaps {
+    fn new(in_size: u32, out_size: u32) -> PillowTaps {
+        let scale = f64::from(in_size) / f64::from(out_size);
+        let filterscale = scale.max(1.0);
+        let support = filterscale; // the triangle filter's support is 1
+        let ksize = support.ceil() as usize * 2 + 1;
+        let mut bounds = Vec::with_capacity(out_size as usize);
+        let mut weights = vec![0_i32; ksize * out_size as usize];
+        let mut raw = vec![0.0_f64; ksize];
+        for (i, k) in weights.chunks_exact_mut(ksize).enumerate() {
+            let center = (i as f64 + 0.5) * scale;
+            let ss = 1.0 / filterscale;
+            // `as` truncates toward zero, like C's `(int)`.
+            let lo = ((center - support + 0.5) as i64).max(0);
+            let hi = ((center + support + 0.5) as i64).min(i64::from(in_size));
+            let n = (hi - lo).clamp(0, ksize as i64) as usize;
+            let raw = raw.get_mut(..n).unwrap_or_default();
+            let mut sum = 0.0;
+            for (j, r) in raw.iter_mut().enumerate() {
+                let t = ((j as i64 + lo) as f64 - center + 0.5) * ss;
+                let t = t.abs();
+                *r = if t < 1.0 { 1.0 - t } else { 0.0 };
+                sum += *r;
+            }
+            for (dst, r) in k.iter_mut().zip(raw.iter()) {
+                let v = if sum != 0.0 { r / sum } else { *r };
+                let fixed = v * f64::from(1_u32 << PILLOW_PRECISION);
+                *dst = if v < 0.0 { (fixed - 0.5) as i32 } else { (fixed + 0.5) as i32 };
+            }
+            bounds.push((lo as usize, n));
+        }
+        PillowTaps { ksize, bounds, weights }
+    }
+
+    /// The first source index of output `i` and its weights.
+    fn taps(&self, i: usize) -> (usize, &[i32]) {
+        let (lo, n) = self.bounds.get(i).copied().unwrap_or((0, 0));
+        (lo, self.weights.get(i * self.ksize..i * self.ksize + n).unwrap_or_default())
+    }
+
+    /// The first source index any output reads.
+    fn first(&self) -> usize {
+        self.bounds.first().map_or(0, |b| b.0)
+    }
+
+    /// One past the last source index any output reads.
+    fn last(&self) -> usize {
+        self.bounds.last().map_or(0, |b| b.0 + b.1)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::too_many_arguments)]
 mod tests {
