@@ -11,7 +11,7 @@ mod common;
 use std::sync::OnceLock;
 
 use clo_pipeline::{CudaErrorKind, Device, Error, Pipeline, StageMode};
-use common::{IMAGES, max_abs, repository, rgb, skip};
+use common::{CONVENTIONS, IMAGES, fixtures, max_abs, repository, rgb, skip};
 
 fn cuda_feature_and_driver() -> bool {
     cfg!(feature = "cuda") && {
@@ -130,20 +130,32 @@ fn cuda_or_skip(test: &str, builder: clo_pipeline::PipelineBuilder) -> Option<Pi
     }
 }
 
-/// `(cuda, cpu)` pipelines in `mode`, or why the GPU tests skip.
-fn pair(mode: StageMode) -> Result<(Pipeline, Pipeline), String> {
-    let cuda = match Pipeline::builder(repository()).stage_mode(mode).device(Device::Cuda(0)).build() {
+/// `(cuda, cpu)` pipelines over `repo` in `mode`, or why the GPU tests skip. The CUDA pipeline must settle the
+/// same input encoding as the CPU one (its Model mode builds the ensemble input with the resize kernel in it).
+fn pair(repo: &std::path::Path, mode: StageMode) -> Result<(Pipeline, Pipeline), String> {
+    let cuda = match Pipeline::builder(repo).stage_mode(mode).device(Device::Cuda(0)).build() {
         Ok(p) => p,
         Err(e) => return Err(e.to_string()),
     };
-    let cpu =
-        Pipeline::builder(repository()).stage_mode(mode).device(Device::Cpu).build().map_err(|e| e.to_string())?;
+    let cpu = Pipeline::builder(repo).stage_mode(mode).device(Device::Cpu).build().map_err(|e| e.to_string())?;
+    assert_eq!(cuda.input_encoding(), cpu.input_encoding(), "{}", repo.display());
     Ok((cuda, cpu))
 }
 
-fn gpu_pairs() -> &'static Result<[(Pipeline, Pipeline); 2], String> {
-    static P: OnceLock<Result<[(Pipeline, Pipeline); 2], String>> = OnceLock::new();
-    P.get_or_init(|| Ok([pair(StageMode::Native)?, pair(StageMode::Model)?]))
+/// Both stage modes on the repository of each input convention (`CONVENTIONS`).
+fn gpu_pairs() -> &'static Result<Vec<(Pipeline, Pipeline)>, String> {
+    static P: OnceLock<Result<Vec<(Pipeline, Pipeline)>, String>> = OnceLock::new();
+    P.get_or_init(|| {
+        let mut pairs = Vec::new();
+        for (repo, encoding, _) in CONVENTIONS {
+            for mode in [StageMode::Native, StageMode::Model] {
+                let (cuda, cpu) = pair(&fixtures().join(repo), mode)?;
+                assert_eq!(cuda.input_encoding(), encoding, "{repo}");
+                pairs.push((cuda, cpu));
+            }
+        }
+        Ok(pairs)
+    })
 }
 
 macro_rules! gpu_or_skip {

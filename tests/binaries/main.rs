@@ -14,6 +14,7 @@ mod batch_job_manifest;
 mod batch_kill;
 mod batch_run;
 mod check_example;
+mod conventions;
 mod deploy_dockerfiles;
 mod deploy_inferenceservice;
 mod serve_tritonclient;
