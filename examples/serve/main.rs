@@ -14,11 +14,20 @@
 //! `GET /v2/health/live`, `GET /v2/health/ready`, `GET /v2`, `GET /v2/models/{name}[/versions/{v}]`,
 //! `GET /v2/models/{name}[/versions/{v}]/ready`, `POST /v2/models/{name}[/versions/{v}]/infer`,
 //! `POST /v2/repository/index`, `POST /v1/clo/infer` (JPEG/PNG body → `Inference` JSON), `GET /metrics`.
+//!
+//! Layout: this file holds the flags and the startup only. `state.rs` is the state every route shares
+//! (`App`: the pipeline, the models, limits, token, metrics) with the body and concurrency-slot helpers;
+//! `http.rs` the HTTP routes and their guard (another module's routes join its `router` with one `.merge`
+//! line); `v2.rs` the KServe v2 request and response bodies; `tensors.rs` their tensor data; `metrics.rs`
+//! the Prometheus text. A feature of its own gets a file of its own here (its flags in `Args` below, its
+//! state in `App`, its routes merged in `http::router`).
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod http;
 mod metrics;
+mod state;
 mod tensors;
 mod v2;
 
@@ -26,22 +35,13 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use clo_pipeline::{InputConvention, Pipeline, StageMode};
-use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
-use crate::v2::{ApiError, ModelInfo};
+use crate::state::{App, model_infos};
 
 /// The CLO pipeline behind the KServe v2 / Triton HTTP protocol, plus an image route and Prometheus metrics.
 #[derive(clap::Parser, Debug)]
@@ -97,338 +97,6 @@ struct Args {
 
 fn positive(v: &str) -> Result<usize, String> {
     v.parse::<usize>().ok().filter(|&n| n > 0).ok_or(format!("takes a positive integer, not {v:?}"))
-}
-
-struct App {
-    pipeline: Pipeline,
-    models: Vec<ModelInfo>,
-    slots: Arc<Semaphore>,
-    max_concurrency: usize,
-    max_body_bytes: usize,
-    timeout: Duration,
-    token: Option<String>,
-    metrics: Metrics,
-}
-
-type Shared = Arc<App>;
-
-impl App {
-    fn model(&self, name: &str) -> Result<&ModelInfo, ApiError> {
-        self.models.iter().find(|m| m.name == name).ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, format!("unknown model `{name}` (served: {})", self.served()))
-        })
-    }
-    fn served(&self) -> String {
-        self.models.iter().filter(|m| m.not_served.is_none()).map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
-    }
-    /// One of the `--max-concurrency` slots, or 503 at once: nothing queues beyond the limit.
-    fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-        self.slots.clone().try_acquire_owned().map_err(|_| {
-            self.metrics.rejected_full.fetch_add(1, Ordering::Relaxed);
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the server is running {} inferences, its limit; retry later", self.max_concurrency),
-            )
-        })
-    }
-}
-
-/// The models as the repository declares them: the pipeline's ensemble is served; its steps get metadata.
-fn model_infos(pipeline: &Pipeline) -> Vec<ModelInfo> {
-    let ensemble = pipeline.ensemble();
-    let plan = ensemble.plan();
-    ensemble
-        .repository()
-        .models()
-        .map(|m| ModelInfo {
-            name: m.config.name.clone(),
-            platform: if m.config.platform.is_empty() { m.config.backend.clone() } else { m.config.platform.clone() },
-            versions: m.served_versions(),
-            max_batch_size: m.config.max_batch_size,
-            inputs: m.config.inputs.clone(),
-            outputs: m.config.outputs.clone(),
-            not_served: (m.config.name != plan.name).then(|| {
-                format!(
-                    "model `{}` is loaded as a step of ensemble `{}` and is not served individually; infer on `{}`",
-                    m.config.name, plan.name, plan.name
-                )
-            }),
-        })
-        .collect()
-}
-
-/// Route label for metrics: a fixed set, so hostile paths cannot grow the label space.
-fn route_label(path: &str) -> &'static str {
-    let seg: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    match seg.as_slice() {
-        ["v2"] => "/v2",
-        ["v2", "health", "live"] => "/v2/health/live",
-        ["v2", "health", "ready"] => "/v2/health/ready",
-        ["v2", "repository", "index"] => "/v2/repository/index",
-        ["v2", "models", _] | ["v2", "models", _, "versions", _] => "/v2/models/{name}",
-        ["v2", "models", _, "ready"] | ["v2", "models", _, "versions", _, "ready"] => "/v2/models/{name}/ready",
-        ["v2", "models", _, "infer"] | ["v2", "models", _, "versions", _, "infer"] => "/v2/models/{name}/infer",
-        ["v1", "clo", "infer"] => "/v1/clo/infer",
-        ["metrics"] => "/metrics",
-        _ => "other",
-    }
-}
-
-/// Counts and times every request; checks the bearer token and the declared body size before any handler.
-async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response {
-    let t0 = Instant::now();
-    let route = route_label(req.uri().path());
-    app.metrics.requests_in_flight.fetch_add(1, Ordering::Relaxed);
-    let response = match check(&app, &req) {
-        Err(e) => e.into_response(),
-        Ok(()) => next.run(req).await,
-    };
-    app.metrics.requests_in_flight.fetch_sub(1, Ordering::Relaxed);
-    app.metrics.request(route, response.status().as_u16(), t0.elapsed());
-    response
-}
-
-fn check(app: &App, req: &Request) -> Result<(), ApiError> {
-    if let Some(token) = &app.token
-        && !req.uri().path().starts_with("/v2/health/")
-    {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let ok = given.is_some_and(|g| {
-            g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
-        });
-        if !ok {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                if given.is_some() { "wrong bearer token" } else { "missing `Authorization: Bearer <token>`" },
-            ));
-        }
-    }
-    let declared =
-        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = declared
-        && n > app.max_body_bytes as u64
-    {
-        return Err(too_large(app));
-    }
-    Ok(())
-}
-
-fn too_large(app: &App) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("the request body is larger than --max-body-bytes {}", app.max_body_bytes),
-    )
-}
-
-/// Receives the whole body within the timeout (408 after it; 413 past --max-body-bytes).
-async fn body(app: &App, req: Request) -> Result<(HeaderMap, Bytes), ApiError> {
-    let headers = req.headers().clone();
-    match tokio::time::timeout(app.timeout, Bytes::from_request(req, &())).await {
-        Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!("the request body did not arrive within --timeout-ms {}", app.timeout.as_millis()),
-        )),
-        Ok(Err(rejection)) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large(app)),
-        Ok(Err(rejection)) => Err(ApiError::new(rejection.status(), rejection.body_text())),
-        Ok(Ok(bytes)) => Ok((headers, bytes)),
-    }
-}
-
-/// Runs `work` on the blocking pool while holding one slot, answering 504 if it outlasts the timeout (the
-/// slot stays held until the work ends, so the limit stays true).
-async fn run_blocking<T: Send + 'static>(
-    app: &Shared,
-    work: impl FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let permit = app.slot()?;
-    let app2 = app.clone();
-    let task = tokio::task::spawn_blocking(move || {
-        app2.metrics.inferences_in_flight.fetch_add(1, Ordering::Relaxed);
-        let r = work(&app2);
-        app2.metrics.inferences_in_flight.fetch_sub(1, Ordering::Relaxed);
-        drop(permit);
-        r
-    });
-    match tokio::time::timeout(app.timeout, task).await {
-        Err(_) => Err(ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!("the inference did not finish within --timeout-ms {}", app.timeout.as_millis()),
-        )),
-        Ok(Err(join)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the inference failed: {join}"))),
-        Ok(Ok(r)) => r,
-    }
-}
-
-/// The library's error as an HTTP status: a tensor that does not fit is the client's fault, the rest ours.
-fn pipeline_error(e: clo_pipeline::Error) -> ApiError {
-    match e {
-        clo_pipeline::Error::Tensor { .. } => ApiError::bad(e.to_string()),
-        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
-    }
-}
-
-async fn live() -> Json<serde_json::Value> {
-    Json(json!({ "live": true }))
-}
-
-/// Ready once the models are loaded, which happens before the port is bound.
-async fn ready() -> Json<serde_json::Value> {
-    Json(json!({ "ready": true }))
-}
-
-async fn server_metadata() -> Json<serde_json::Value> {
-    Json(json!({
-        "name": "clo-pipeline",
-        "version": env!("CARGO_PKG_VERSION"),
-        "extensions": ["binary_tensor_data", "model_repository"],
-    }))
-}
-
-async fn model_metadata(State(app): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(app.model(&name)?.metadata()).into_response())
-}
-
-async fn model_version_metadata(
-    State(app): State<Shared>,
-    Path((name, version)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let m = app.model(&name)?;
-    m.version(Some(&version))?;
-    Ok(Json(m.metadata()).into_response())
-}
-
-fn model_ready_check(app: &App, name: &str, version: Option<&str>) -> Result<Response, ApiError> {
-    let m = app.model(name)?;
-    m.version(version)?;
-    match &m.not_served {
-        Some(why) => Err(ApiError::bad(why.clone())),
-        None => Ok(Json(json!({ "name": m.name, "ready": true })).into_response()),
-    }
-}
-
-async fn model_ready(State(app): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    model_ready_check(&app, &name, None)
-}
-
-async fn model_version_ready(
-    State(app): State<Shared>,
-    Path((name, version)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    model_ready_check(&app, &name, Some(&version))
-}
-
-async fn repository_index(State(app): State<Shared>) -> Json<serde_json::Value> {
-    let rows: Vec<_> = app
-        .models
-        .iter()
-        .flat_map(|m| {
-            m.versions.iter().map(move |v| match &m.not_served {
-                None => json!({ "name": m.name, "version": v.to_string(), "state": "READY" }),
-                Some(why) => json!({ "name": m.name, "version": v.to_string(), "state": "UNAVAILABLE", "reason": why }),
-            })
-        })
-        .collect();
-    Json(json!(rows))
-}
-
-async fn infer(State(app): State<Shared>, Path(name): Path<String>, req: Request) -> Result<Response, ApiError> {
-    infer_version(&app, name, None, req).await
-}
-
-async fn infer_versioned(
-    State(app): State<Shared>,
-    Path((name, version)): Path<(String, String)>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    infer_version(&app, name, Some(version), req).await
-}
-
-async fn infer_version(
-    app: &Shared,
-    name: String,
-    version: Option<String>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    let model = app.model(&name)?.clone();
-    let version = model.version(version.as_deref())?;
-    if let Some(why) = &model.not_served {
-        return Err(ApiError::bad(why.clone()));
-    }
-    let (headers, bytes) = body(app, req).await?;
-    run_blocking(app, move |app| {
-        let parsed = v2::parse(&model, &headers, &bytes)?;
-        drop(bytes);
-        let t = Instant::now();
-        let results = app.pipeline.run_ensemble(parsed.inputs).map_err(pipeline_error)?;
-        app.metrics.stage("ensemble", t.elapsed());
-        v2::respond(&model, version, parsed.id, &parsed.outputs, results)
-    })
-    .await
-}
-
-/// `POST /v1/clo/infer`: a JPEG or PNG body in, the typed `Inference` out as JSON (stage mode from the flag).
-async fn clo_infer(State(app): State<Shared>, req: Request) -> Result<Response, ApiError> {
-    let (_, bytes) = body(&app, req).await?;
-    run_blocking(&app, move |app| {
-        // The library's decoder: the format from the content, its limits checked from the header.
-        let img = clo_pipeline::decode_image_bytes(&bytes, &clo_pipeline::DecodeOptions::default())
-            .map_err(|e| ApiError::bad(format!("the body is not a decodable JPEG/PNG: {e}")))?;
-        let out = app.pipeline.infer(&img).map_err(pipeline_error)?;
-        if let Some(d) = &out.degenerate {
-            app.metrics.degenerate_frames.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("/v1/clo/infer: {d}");
-        }
-        let t = &out.timings;
-        for (stage, d) in [
-            ("preprocess", t.preprocess),
-            ("detect", t.detect),
-            ("postprocess", t.postprocess),
-            ("estimate", t.estimate),
-            ("total", t.total),
-        ] {
-            app.metrics.stage(stage, d);
-        }
-        let v =
-            serde_json::to_value(&out).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        Ok(Json(v).into_response())
-    })
-    .await
-}
-
-async fn metrics_text(State(app): State<Shared>) -> Response {
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))],
-        app.metrics.render(app.max_concurrency),
-    )
-        .into_response()
-}
-
-async fn not_found(req: Request) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, format!("no route {} {}", req.method(), req.uri().path()))
-}
-
-fn router(app: Shared) -> Router {
-    Router::new()
-        .route("/v2/health/live", get(live))
-        .route("/v2/health/ready", get(ready))
-        .route("/v2", get(server_metadata))
-        .route("/v2/repository/index", post(repository_index))
-        .route("/v2/models/{name}", get(model_metadata))
-        .route("/v2/models/{name}/versions/{version}", get(model_version_metadata))
-        .route("/v2/models/{name}/ready", get(model_ready))
-        .route("/v2/models/{name}/versions/{version}/ready", get(model_version_ready))
-        .route("/v2/models/{name}/infer", post(infer))
-        .route("/v2/models/{name}/versions/{version}/infer", post(infer_versioned))
-        .route("/v1/clo/infer", post(clo_infer))
-        .route("/metrics", get(metrics_text))
-        .fallback(not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(app.max_body_bytes))
-        .layer(middleware::from_fn_with_state(app.clone(), guard))
-        .with_state(app)
 }
 
 async fn shutdown_signal() {
@@ -494,7 +162,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         if app.token.is_some() { "required" } else { "off" }
     );
     std::io::stdout().flush()?;
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, http::router(app)).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 
