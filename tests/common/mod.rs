@@ -19,34 +19,6 @@ pub fn image_path(name: &str) -> PathBuf {
 /// The photographs and the synthetic no-detection frame that have golden outputs.
 pub const IMAGES: [&str; 4] = ["coffee", "chelsea", "astronaut", "flat_grey"];
 
-pub struct Golden {
-    pub json: serde_json::Value,
-    pub crop: Vec<f32>,
-}
-
-impl Golden {
-    pub fn load(stem: &str) -> Golden {
-        let dir = fixtures().join("expected");
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{stem}.json"))).unwrap()).unwrap();
-        let bytes = std::fs::read(dir.join(json["crop_file"].as_str().unwrap())).unwrap();
-        let crop = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        Golden { json, crop }
-    }
-
-    pub fn detections(&self) -> Vec<f32> {
-        floats(&self.json["yolo_detections"])
-    }
-
-    pub fn oil(&self) -> f32 {
-        self.json["estimated_oil_pct"].as_f64().unwrap() as f32
-    }
-
-    pub fn best_row(&self) -> Option<usize> {
-        self.json["best_row"].as_u64().map(|v| v as usize)
-    }
-}
-
 /// The fixture repositories of the three input conventions: (folder, what their clients send, the goldens'
 /// folder). `scripts/make_fixtures.py` writes them (`tests/fixtures/README.md`).
 pub const CONVENTIONS: [(&str, clo_pipeline::InputEncoding, &str); 3] = [
@@ -55,16 +27,22 @@ pub const CONVENTIONS: [(&str, clo_pipeline::InputEncoding, &str); 3] = [
     ("model_repository_bgr", clo_pipeline::InputEncoding::BGR, "expected_bgr"),
 ];
 
-/// Model-mode goldens of any convention repository: the raw repository's `expected/<stem>.json` (full crop) or
-/// `expected_<convention>/<stem>.json` (crop as `crop_stats`).
-pub struct ModelGolden {
+/// Goldens of any convention repository: the raw repository's `expected/<stem>.json` (full crop, and the
+/// Native-mode goldens under `native`) or `expected_<convention>/<stem>.json` (crop as `crop_stats`).
+pub struct Golden {
     pub json: serde_json::Value,
 }
 
-impl ModelGolden {
-    pub fn load(expected: &str, stem: &str) -> ModelGolden {
+impl Golden {
+    /// The raw repository's golden of `stem`.
+    pub fn load(stem: &str) -> Golden {
+        Golden::load_in("expected", stem)
+    }
+
+    /// The golden of `stem` in the goldens' folder `expected`.
+    pub fn load_in(expected: &str, stem: &str) -> Golden {
         let p = fixtures().join(expected).join(format!("{stem}.json"));
-        ModelGolden { json: serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap() }
+        Golden { json: serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap() }
     }
     pub fn detections(&self) -> Vec<f32> {
         floats(&self.json["yolo_detections"])

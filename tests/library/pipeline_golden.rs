@@ -30,7 +30,7 @@ fn pipelines() -> &'static [(Pipeline, Pipeline); 3] {
 fn ensemble_on_named_tensors_matches_python() {
     for ((repo, encoding, expected), (p, _)) in CONVENTIONS.iter().zip(pipelines()) {
         for stem in IMAGES {
-            let g = ModelGolden::load(expected, stem);
+            let g = Golden::load_in(expected, stem);
             let input = model_input_in(&rgb(stem), encoding);
             let out = p.run_ensemble([("original_image_3840_2160", Tensor::F32(input))]).unwrap();
             let mut names: Vec<_> = out.keys().cloned().collect();
@@ -57,7 +57,7 @@ fn model_mode_infer_matches_python() {
         assert_eq!(p.stage_modes(), (StageMode::Model, StageMode::Model));
         assert_eq!(p.input_encoding(), *encoding, "{repo}: {}", p.report());
         for stem in IMAGES {
-            let g = ModelGolden::load(expected, stem);
+            let g = Golden::load_in(expected, stem);
             let img = rgb(stem);
             let out = p.infer(&image::DynamicImage::ImageRgb8(img.clone())).unwrap();
             assert_eq!(out.frame_size, img.dimensions());
